@@ -41,6 +41,7 @@ want=$(cat src/*/setup.py src/*/package.xml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$pkgs_stamp" 2>/dev/null)" != "$want" ]; then
   echo "[setup] installing the dream packages (editable)" >&2
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation \
+    --config-settings editable_mode=compat \
     -e src/dream_hw -e src/dream_perception -e src/dream_sysid -e src/dream_grasp
   echo "$want" > "$pkgs_stamp"
 fi

@@ -1,0 +1,167 @@
+"""sim_cell: the simulated cell behind the real drivers' topics.
+
+Publishes /clock (simulation time), the arm's /joint_states (franka_ros2 names),
+the Allegro driver's /allegroHand_0/joint_states and the true object pose on
+/sim/object/pose_gt; follows JointTrajectory messages like joint_trajectory_controller
+and Allegro joint_cmd like the allegro_hand_ros 'pd' controller. Nodes of the real
+cell run against it unchanged (with use_sim_time:=true).
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time
+from geometry_msgs.msg import PoseStamped
+from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import JointState
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
+
+from dream_hw.cell import load_cell
+from dream_hw.errors import UserError
+from dream_hw.sim.cell_sim import SimCell
+
+CLOCK_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+STATE_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def to_time(seconds: float) -> Time:
+    sec = int(seconds)
+    return Time(sec=sec, nanosec=int(round((seconds - sec) * 1e9)))
+
+
+def _range(lo: float, hi: float, text: str) -> ParameterDescriptor:
+    return ParameterDescriptor(description=text,
+                               floating_point_range=[FloatingPointRange(from_value=lo, to_value=hi)])
+
+
+class SimCellNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("sim_cell", **kwargs)
+        self.declare_parameter("scene", "", ParameterDescriptor(description="twin MJCF (dream twin build)"))
+        self.declare_parameter("cell", "", ParameterDescriptor(description="cell YAML (default config/cell.yaml)"))
+        self.declare_parameter("real_time_factor", 1.0, _range(0.01, 100.0, "simulation speed vs wall clock"))
+        self.declare_parameter("state_rate_hz", 100.0, _range(1.0, 1000.0, "joint state publishing rate"))
+        self.declare_parameter("pose_rate_hz", 30.0, _range(1.0, 1000.0, "true object pose publishing rate"))
+        self.declare_parameter("publish_clock", True, ParameterDescriptor(description="publish /clock"))
+        p = self.get_parameter
+        cell_path = p("cell").value or None
+        self.cell = load_cell(cell_path)
+        scene = p("scene").value
+        if not scene:
+            raise UserError("parameter 'scene' is required: the twin MJCF to simulate")
+        self.sim = SimCell(scene, self.cell)
+        self.rtf = float(p("real_time_factor").value)
+        self.publish_clock = bool(p("publish_clock").value)
+        self.state_period = 1.0 / float(p("state_rate_hz").value)
+        self.pose_period = 1.0 / float(p("pose_rate_hz").value)
+
+        self.clock_pub = self.create_publisher(Clock, "/clock", CLOCK_QOS)
+        self.arm_pub = self.create_publisher(JointState, self.cell.arm.joint_states_topic, STATE_QOS)
+        self.pose_pub = self.create_publisher(PoseStamped, "/sim/object/pose_gt", STATE_QOS)
+        self.create_subscription(JointTrajectory, self.cell.arm.trajectory_topic, self.on_trajectory, STATE_QOS)
+        self.hand_pub = None
+        if self.sim.hand is not None and self.sim.hand is self.cell.push_hand:
+            self.hand_pub = self.create_publisher(JointState, self.cell.push_hand.state_topic, STATE_QOS)
+            self.create_subscription(JointState, self.cell.push_hand.cmd_topic, self.on_hand_cmd, STATE_QOS)
+        self.create_service(Trigger, "/sim/reset", self.on_reset)
+
+        self._wall0 = time.monotonic()
+        self._sim0 = self.sim.time
+        self._next_state = 0.0
+        self._next_pose = 0.0
+        self.create_timer(0.002, self.tick)
+        self.get_logger().info(f"simulating {scene} at {self.rtf:g}x real time")
+
+    def tick(self) -> None:
+        """Steps physics to catch up with wall time x real_time_factor, then publishes."""
+        target = self._sim0 + (time.monotonic() - self._wall0) * self.rtf
+        dt = self.sim.model.opt.timestep
+        steps = int((target - self.sim.time) / dt)
+        if steps > 200:  # fell far behind (debugger, overload): don't spiral, resync
+            self._sim0, self._wall0, steps = self.sim.time, time.monotonic(), 200
+        if steps <= 0:
+            return
+        self.sim.step(steps)
+        now = self.sim.time
+        stamp = to_time(now)
+        if self.publish_clock:
+            self.clock_pub.publish(Clock(clock=stamp))
+        if now >= self._next_state:
+            self._next_state = now + self.state_period
+            self.arm_pub.publish(self._joint_state(self.sim.arm_state(), stamp))
+            if self.hand_pub is not None:
+                self.hand_pub.publish(self._joint_state(self.sim.hand_state(), stamp))
+        if self.sim.has_object and now >= self._next_pose:
+            self._next_pose = now + self.pose_period
+            pos, quat = self.sim.object_pose()
+            msg = PoseStamped()
+            msg.header.stamp = stamp
+            msg.header.frame_id = self.cell.frames["world"]
+            msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = map(float, pos)
+            o = msg.pose.orientation
+            o.w, o.x, o.y, o.z = map(float, quat)
+            self.pose_pub.publish(msg)
+
+    @staticmethod
+    def _joint_state(state, stamp: Time) -> JointState:
+        msg = JointState()
+        msg.header.stamp = stamp
+        msg.name = list(state.names)
+        msg.position = state.position.tolist()
+        msg.velocity = state.velocity.tolist()
+        msg.effort = state.effort.tolist()
+        return msg
+
+    def on_trajectory(self, msg: JointTrajectory) -> None:
+        if not msg.points:
+            self.sim.arm.hold(self.sim.arm_state().position)  # an empty trajectory stops the arm
+            return
+        times = np.array([p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points])
+        positions = np.array([list(p.positions) for p in msg.points])
+        try:
+            self.sim.command_arm(list(msg.joint_names), times, positions)
+        except ValueError as exc:
+            self.get_logger().error(f"rejected trajectory: {exc}")
+
+    def on_hand_cmd(self, msg: JointState) -> None:
+        try:
+            self.sim.command_hand(np.array(msg.position))
+        except ValueError as exc:
+            self.get_logger().error(f"rejected Allegro joint_cmd: {exc}")
+
+    def on_reset(self, request, response):
+        self.sim.reset()
+        self._wall0, self._sim0 = time.monotonic(), self.sim.time
+        self._next_state = self._next_pose = 0.0
+        response.success = True
+        response.message = "simulation reset to the 'home' keyframe"
+        return response
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = SimCellNode()
+    except UserError as exc:
+        print(f"sim_cell: error: {exc}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Simulated hardware: MuJoCo physics behind the exact interfaces of the real drivers."""
