@@ -14,7 +14,6 @@ import collections
 import sys
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
 from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
@@ -22,6 +21,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from dream_hw.errors import UserError
+from dream_hw.nodes.runner import run_node
 from dream_perception.pose_noise import NoisyTracker, TrackingNoise
 
 QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -102,21 +102,7 @@ class PoseTrackerNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = PoseTrackerNode()
-    except UserError as exc:
-        print(f"pose_tracker: error: {exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(PoseTrackerNode, "pose_tracker", args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,35 @@
+"""The one way dream's nodes start and stop: a user error in parameters exits 2
+with one line; Ctrl-C / SIGTERM shut down cleanly (nodes release hardware in
+destroy_node)."""
+from __future__ import annotations
+
+import signal
+import sys
+from typing import Callable
+
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+
+from dream_hw.errors import EXIT_BAD_INPUT, UserError
+
+
+def run_node(factory: Callable[[], Node], prog: str, args: list[str] | None = None) -> int:
+    """Creates the node with `factory` and spins it until shutdown; returns the exit status."""
+    rclpy.init(args=args)
+    # SIGTERM (launch, systemd, docker stop) ends the spin like Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
+    try:
+        node = factory()
+    except UserError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return EXIT_BAD_INPUT
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
