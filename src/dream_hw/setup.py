@@ -32,6 +32,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
+            "leap_driver = dream_hw.nodes.leap_driver:main",
             "sim_cell = dream_hw.nodes.sim_cell:main"
         ],
     },
