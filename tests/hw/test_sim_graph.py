@@ -36,8 +36,8 @@ def test_sim_graph_over_dds(ros_node, push_scene):
         tracked = ros_node.collect(PoseStamped, "/dream/object/pose")
         arm = ros_node.collect(JointState, "/joint_states")
         hand = ros_node.collect(JointState, "/allegroHand_0/joint_states")
-        ros_node.spin_until(lambda: len(tracked) >= 20 and arm and hand, 30.0,
-                            "tracked poses and joint states from the sim processes")
+        ros_node.spin_until(lambda: len(tracked) >= 20 and len(truth) >= 20 and arm and hand, 30.0,
+                            "tracked and true poses and joint states from the sim processes")
         assert sim.alive() and tracker.alive(), sim.output() + tracker.output()
 
         # Tracked poses carry the stamp of the true pose they came from, within the noise.

@@ -2,14 +2,20 @@
 
 Publishes /clock (simulation time), the arm's /joint_states (franka_ros2 names),
 the Allegro driver's /allegroHand_0/joint_states and the true object pose on
-/sim/object/pose_gt; follows JointTrajectory messages like joint_trajectory_controller
+/sim/object/pose_gt, and the RealSense's colour, aligned depth and camera_info
+rendered from the twin (dream_hw.sim.camera); follows JointTrajectory messages like joint_trajectory_controller
 and Allegro joint_cmd like the allegro_hand_ros 'pd' controller. Nodes of the real
 cell run against it unchanged (with use_sim_time:=true).
 """
 from __future__ import annotations
 
-import sys
-import time
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; read when mujoco is first imported
+
+import array  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
 
 import numpy as np
 import rclpy
@@ -17,18 +23,22 @@ from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PoseStamped
 from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import JointState
+from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from dream_hw.cell import load_cell
 from dream_hw.errors import UserError
+from dream_hw.sim.camera import SimCamera
 from dream_hw.sim.cell_sim import SimCell
 
 CLOCK_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
 STATE_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+COLOR_TOPIC = "/camera/camera/color/image_raw"
+DEPTH_TOPIC = "/camera/camera/aligned_depth_to_color/image_raw"
+INFO_TOPIC = "/camera/camera/color/camera_info"
 
 
 def to_time(seconds: float) -> Time:
@@ -50,6 +60,9 @@ class SimCellNode(Node):
         self.declare_parameter("state_rate_hz", 100.0, _range(1.0, 1000.0, "joint state publishing rate"))
         self.declare_parameter("pose_rate_hz", 30.0, _range(1.0, 1000.0, "true object pose publishing rate"))
         self.declare_parameter("publish_clock", True, ParameterDescriptor(description="publish /clock"))
+        self.declare_parameter("camera_enabled", True, ParameterDescriptor(
+            description="render and publish the simulated RealSense (colour, aligned depth, camera_info)"))
+        self.declare_parameter("camera_rate_hz", 15.0, _range(1.0, 60.0, "camera frame rate in simulation time"))
         p = self.get_parameter
         cell_path = p("cell").value or None
         self.cell = load_cell(cell_path)
@@ -71,6 +84,9 @@ class SimCellNode(Node):
             self.hand_pub = self.create_publisher(JointState, self.cell.push_hand.state_topic, STATE_QOS)
             self.create_subscription(JointState, self.cell.push_hand.cmd_topic, self.on_hand_cmd, STATE_QOS)
         self.create_service(Trigger, "/sim/reset", self.on_reset)
+        self.camera: SimCamera | None = None
+        if bool(p("camera_enabled").value):
+            self._init_camera(float(p("camera_rate_hz").value))
 
         self._wall0 = time.monotonic()
         self._sim0 = self.sim.time
@@ -108,6 +124,46 @@ class SimCellNode(Node):
             o = msg.pose.orientation
             o.w, o.x, o.y, o.z = map(float, quat)
             self.pose_pub.publish(msg)
+        if self.camera is not None and now >= self._next_frame:
+            # On the sim-time grid (no drift from tick granularity); a frame past due is skipped.
+            due = self._next_frame + self.camera_period
+            self._next_frame = due if due > now else now + self.camera_period
+            self.on_camera()
+
+    def _init_camera(self, rate_hz: float) -> None:
+        self.camera = SimCamera(self.sim.model, self.cell.camera)
+        self.color_pub = self.create_publisher(Image, COLOR_TOPIC, qos_profile_sensor_data)
+        self.depth_pub = self.create_publisher(Image, DEPTH_TOPIC, qos_profile_sensor_data)
+        self.info_pub = self.create_publisher(CameraInfo, INFO_TOPIC, qos_profile_sensor_data)
+        f = self.camera.info()
+        self.info_msg = CameraInfo(width=f.width, height=f.height, distortion_model=f.distortion_model,
+                                   d=list(f.d), k=list(f.k), r=list(f.r), p=list(f.p))
+        self.info_msg.header.frame_id = self.cell.frames["camera"]
+        # Frames are due in simulation time and rendered from the physics tick
+        # (no second timer: every wall timer adds executor overhead to the 500 Hz
+        # tick); physics catches up on the next tick, so the sim keeps real time
+        # while a frame costs less than its period (bench/sim_rtf.py).
+        self.camera_period = 1.0 / rate_hz
+        self._next_frame = 0.0
+
+    def on_camera(self) -> None:
+        """Renders only the images someone subscribes to (a frame costs ~30 ms on software GL)."""
+        stamp = to_time(self.sim.time)  # the state the frame is rendered from
+        if self.color_pub.get_subscription_count() > 0:
+            self.color_pub.publish(self._image(self.camera.render_rgb(self.sim.data), "rgb8", stamp))
+        if self.depth_pub.get_subscription_count() > 0:
+            self.depth_pub.publish(self._image(self.camera.render_depth_mm(self.sim.data), "16UC1", stamp))
+        self.info_msg.header.stamp = stamp
+        self.info_pub.publish(self.info_msg)
+
+    def _image(self, pixels: np.ndarray, encoding: str, stamp: Time) -> Image:
+        h, w = pixels.shape[:2]
+        msg = Image(height=h, width=w, encoding=encoding, is_bigendian=int(sys.byteorder == "big"),
+                    step=w * pixels.itemsize * (pixels.shape[2] if pixels.ndim == 3 else 1))
+        msg.header.stamp = stamp
+        msg.header.frame_id = self.cell.frames["camera"]
+        msg.data = array.array("B", pixels.tobytes())  # array.array skips rclpy's per-element check
+        return msg
 
     @staticmethod
     def _joint_state(state, stamp: Time) -> JointState:
@@ -140,6 +196,8 @@ class SimCellNode(Node):
         self.sim.reset()
         self._wall0, self._sim0 = time.monotonic(), self.sim.time
         self._next_state = self._next_pose = 0.0
+        if self.camera is not None:
+            self._next_frame = 0.0
         response.success = True
         response.message = "simulation reset to the 'home' keyframe"
         return response
@@ -158,6 +216,8 @@ def main(args: list[str] | None = None) -> int:
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass
     finally:
+        if node.camera is not None:
+            node.camera.close()
         node.destroy_node()
         rclpy.try_shutdown()
     return 0
