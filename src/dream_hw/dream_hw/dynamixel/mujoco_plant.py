@@ -4,9 +4,11 @@ Servo i drives one MJCF joint through that joint's position actuator:
 ctrl = goal angle - pi (LEAP -> Allegro-style, the model's zero), and the
 actuator force is clamped to +-(current limit * torque constant), which is
 what current-based position mode does on the XC330. Present current is read
-back as actuator force / torque constant. Physics advances per request, in
-simulated time that follows the wall clock (no thread spinning a core);
-a long idle gap is not replayed beyond `max_catchup_s`.
+back as actuator force / torque constant. Standalone, physics advances per
+request, in simulated time that follows the wall clock (no thread spinning a
+core); a long idle gap is not replayed beyond `max_catchup_s`. Attached to the
+simulated cell (`on_model`), the cell steps the physics and the plant only
+applies the servos' drives and reads the joints, under the cell's lock.
 """
 from __future__ import annotations
 
@@ -26,8 +28,22 @@ class MujocoLeapPlant(Plant):
 
     def __init__(self, xml: str | Path, joint_names: Sequence[str], torque_constant: float = 0.52,
                  max_catchup_s: float = 0.05):
-        self.model = mujoco.MjModel.from_xml_path(str(xml))
-        self.data = mujoco.MjData(self.model)
+        model = mujoco.MjModel.from_xml_path(str(xml))
+        self._setup(model, mujoco.MjData(model), joint_names, torque_constant, max_catchup_s,
+                    threading.Lock(), steps_physics=True, source=str(xml))
+
+    @classmethod
+    def on_model(cls, model: mujoco.MjModel, data: mujoco.MjData, joint_names: Sequence[str],
+                 torque_constant: float, lock: threading.Lock) -> "MujocoLeapPlant":
+        """Drives the LEAP joints of a model someone else steps (the simulated cell)."""
+        plant = cls.__new__(cls)
+        plant._setup(model, data, joint_names, torque_constant, 0.0, lock, steps_physics=False, source="the twin")
+        return plant
+
+    def _setup(self, model, data, joint_names, torque_constant, max_catchup_s, lock, *, steps_physics, source):
+        self.model, self.data = model, data
+        self.steps_physics = steps_physics
+        xml = source
         self.kt = torque_constant
         self.max_catchup_s = max_catchup_s
         self.joint_names = list(joint_names)
@@ -48,7 +64,7 @@ class MujocoLeapPlant(Plant):
         m.actuator_forcerange[self._act] = 0.0      # torque off until a servo says otherwise
         mujoco.mj_forward(m, self.data)
         self._t: float | None = None
-        self._lock = threading.Lock()
+        self._lock = lock
 
     @classmethod
     def from_cell(cls, cell=None) -> "MujocoLeapPlant":
@@ -87,14 +103,15 @@ class MujocoLeapPlant(Plant):
                     f = drv.current_limit * self.kt
                     m.actuator_forcerange[a] = (-f, f)
                     d.ctrl[a] = drv.goal_position - LEAP_OFFSET
-            if self._t is None:
-                self._t = t
-            dt = m.opt.timestep
-            if t - self._t > self.max_catchup_s:
-                self._t = t - self.max_catchup_s
-            while self._t + dt <= t:
-                mujoco.mj_step(m, d)
-                self._t += dt
+            if self.steps_physics:
+                if self._t is None:
+                    self._t = t
+                dt = m.opt.timestep
+                if t - self._t > self.max_catchup_s:
+                    self._t = t - self.max_catchup_s
+                while self._t + dt <= t:
+                    mujoco.mj_step(m, d)
+                    self._t += dt
             out = []
             for i in range(self.size):
                 force = float(d.actuator_force[self._act[i]]) + float(d.qfrc_applied[self._dadr[i]])

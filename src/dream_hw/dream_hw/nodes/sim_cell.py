@@ -15,6 +15,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; read when mujoc
 
 import array  # noqa: E402
 import sys  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np
@@ -31,8 +32,10 @@ from trajectory_msgs.msg import JointTrajectory
 
 from dream_hw.cell import load_cell
 from dream_hw.errors import UserError
+from dream_hw.nodes.runner import run_node
 from dream_hw.sim.camera import SimCamera
 from dream_hw.sim.cell_sim import SimCell
+from dream_hw.sim.leap_bus import SimLeapBus
 
 CLOCK_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
 STATE_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -63,6 +66,8 @@ class SimCellNode(Node):
         self.declare_parameter("camera_enabled", True, ParameterDescriptor(
             description="render and publish the simulated RealSense (colour, aligned depth, camera_info)"))
         self.declare_parameter("camera_rate_hz", 15.0, _range(1.0, 60.0, "camera frame rate in simulation time"))
+        self.declare_parameter("leap_port_link", "/tmp/dream_leap_hand", ParameterDescriptor(
+            description="grasp twins: symlink to the emulated LEAP bus's pty (give it to leap_driver's port)"))
         p = self.get_parameter
         cell_path = p("cell").value or None
         self.cell = load_cell(cell_path)
@@ -84,6 +89,12 @@ class SimCellNode(Node):
             self.hand_pub = self.create_publisher(JointState, self.cell.push_hand.state_topic, STATE_QOS)
             self.create_subscription(JointState, self.cell.push_hand.cmd_topic, self.on_hand_cmd, STATE_QOS)
         self.create_service(Trigger, "/sim/reset", self.on_reset)
+        self.lock = threading.Lock()  # physics vs the LEAP servo bus thread
+        self.leap_bus: SimLeapBus | None = None
+        if self.sim.hand is not None and self.sim.hand is self.cell.grasp_hand:
+            self.leap_bus = SimLeapBus(self.sim, self.lock, p("leap_port_link").value)
+            self.get_logger().info(f"LEAP hand on emulated Dynamixel bus {self.leap_bus.port}"
+                                   + (f" (link {self.leap_bus.link})" if self.leap_bus.link else ""))
         self.camera: SimCamera | None = None
         if bool(p("camera_enabled").value):
             self._init_camera(float(p("camera_rate_hz").value))
@@ -104,7 +115,8 @@ class SimCellNode(Node):
             self._sim0, self._wall0, steps = self.sim.time, time.monotonic(), 200
         if steps <= 0:
             return
-        self.sim.step(steps)
+        with self.lock:
+            self.sim.step(steps)
         now = self.sim.time
         stamp = to_time(now)
         if self.publish_clock:
@@ -165,6 +177,14 @@ class SimCellNode(Node):
         msg.data = array.array("B", pixels.tobytes())  # array.array skips rclpy's per-element check
         return msg
 
+    def destroy_node(self) -> None:
+        """Releases the renderer and the emulated LEAP bus (and its pty link)."""
+        if self.camera is not None:
+            self.camera.close()
+        if self.leap_bus is not None:
+            self.leap_bus.close()
+        super().destroy_node()
+
     @staticmethod
     def _joint_state(state, stamp: Time) -> JointState:
         msg = JointState()
@@ -204,23 +224,7 @@ class SimCellNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = SimCellNode()
-    except UserError as exc:
-        print(f"sim_cell: error: {exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        if node.camera is not None:
-            node.camera.close()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(SimCellNode, "sim_cell", args)
 
 
 if __name__ == "__main__":

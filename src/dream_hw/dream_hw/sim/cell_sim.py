@@ -51,6 +51,7 @@ class SimCell:
             self._hand_dadr = self._dadr(mjcf)
             self._hand_act = self._actuators(mjcf)
         self.has_object = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, OBJECT_BODY) >= 0
+        self.hand_external = False  # True when something else (the LEAP servo bus) drives the hand
         self.reset()
 
     # -- model lookups -------------------------------------------------------
@@ -145,6 +146,6 @@ class SimCell:
     def step(self, n: int = 1) -> None:
         for _ in range(n):
             self.data.ctrl[self._arm_act] = self.arm.target(self.time)
-            if self.hand is not None:
+            if self.hand is not None and not self.hand_external:
                 self.data.ctrl[self._hand_act] = self.hand_target
             mujoco.mj_step(self.model, self.data)
