@@ -179,10 +179,10 @@ class SimCellNode(Node):
 
     def destroy_node(self) -> None:
         """Releases the renderer and the emulated LEAP bus (and its pty link)."""
-        if self.camera is not None:
-            self.camera.close()
-        if self.leap_bus is not None:
-            self.leap_bus.close()
+        # Also called by rclpy on a node whose __init__ failed half-way.
+        for part in (getattr(self, "camera", None), getattr(self, "leap_bus", None)):
+            if part is not None:
+                part.close()
         super().destroy_node()
 
     @staticmethod
