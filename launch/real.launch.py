@@ -1,10 +1,12 @@
 """The real cell: dream's nodes beside the vendors' drivers.
 
-    ros2 launch dream_hw real.launch.py tracker_input:=/foundationpose/pose
+    ros2 launch dream_hw real.launch.py tracker_input:=/foundationpose/pose scene:=/path/to/twin/scene.xml
 
 franka_ros2 (joint_trajectory_controller `fr3_arm_controller`), allegro_hand_ros
 (/allegroHand_0/*) and realsense-ros (align_depth.enable:=true, >= 4.55.1) are
-launched by their own packages; this file starts what dream adds. Topic names
+launched by their own packages; this file starts what dream adds: the pose
+tracker, the push executor (/dream/push/run, records push bags) and the sysid
+node (/dream/sysid/identify). Topic names
 come from config/cell.yaml; pass remaps here if your cell differs.
 """
 from launch import LaunchDescription
@@ -19,7 +21,19 @@ def generate_launch_description() -> LaunchDescription:
                               description="pose tracker backend: external | model | foundationpose"),
         DeclareLaunchArgument("tracker_input", default_value="/foundationpose/pose",
                               description="PoseStamped topic relayed by the external backend"),
+        DeclareLaunchArgument("scene", description="twin MJCF of the cell with the object (dream twin build)"),
+        DeclareLaunchArgument("program", default_value="slow_sweep",
+                              description="push program: name in config/push_programs/ or a YAML path"),
+        DeclareLaunchArgument("bag_root", default_value="~/.dream/push_bags", description="where push bags go"),
+        DeclareLaunchArgument("record_camera", default_value="true",
+                              description="record the camera topics in push bags (to re-track offline)"),
         Node(package="dream_perception", executable="pose_tracker", name="pose_tracker", output="screen",
              parameters=[{"backend": LaunchConfiguration("tracker_backend"),
                           "input_topic": LaunchConfiguration("tracker_input")}]),
+        Node(package="dream_sysid", executable="push_executor", name="push_executor", output="screen",
+             parameters=[{"scene": LaunchConfiguration("scene"), "program": LaunchConfiguration("program"),
+                          "bag_root": LaunchConfiguration("bag_root"),
+                          "record_camera": LaunchConfiguration("record_camera")}]),
+        Node(package="dream_sysid", executable="sysid_node", name="sysid_node", output="screen",
+             parameters=[{"bag_root": LaunchConfiguration("bag_root")}]),
     ])

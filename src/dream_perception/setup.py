@@ -22,7 +22,8 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            "pose_tracker = dream_perception.nodes.pose_tracker:main"
+            "pose_tracker = dream_perception.nodes.pose_tracker:main",
+            "realsense_node = dream_perception.nodes.realsense:main",
         ],
     },
 )

@@ -22,7 +22,10 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            "dream = dream_sysid.cli:main"
+            "dream = dream_sysid.cli:main",
+            "dream-sysid = dream_sysid.sysid_cli:main",
+            "push_executor = dream_sysid.nodes.push_executor:main",
+            "sysid_node = dream_sysid.nodes.sysid_node:main",
         ],
     },
 )

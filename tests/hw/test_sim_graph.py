@@ -18,9 +18,12 @@ def push_scene(tmp_path_factory):
     from dream_sysid.twin.builder import ObjectPlacement, build_twin
     from dream_sysid.twin.object_geometry import ObjectGeometry
 
-    twin = build_twin(load_cell(), ObjectGeometry.box((0.06, 0.04, 0.03)), kind="push", mass_kg=0.2,
-                      friction=0.5, placement=ObjectPlacement(0.55, 0.0))
-    return twin.save(tmp_path_factory.mktemp("twin"))
+    root = tmp_path_factory.mktemp("twins")
+    for name, y in (("moved", 0.1), ("twin", 0.0)):
+        twin = build_twin(load_cell(), ObjectGeometry.box((0.06, 0.04, 0.03)), kind="push", mass_kg=0.2,
+                          friction=0.5, placement=ObjectPlacement(0.55, y))
+        scene = twin.save(root / name)
+    return scene
 
 
 def _stamp(msg) -> int:
@@ -75,6 +78,25 @@ def test_sim_graph_over_dds(ros_node, push_scene):
         traj_pub.publish(traj)
         ros_node.spin_until(lambda: np.abs(np.array(arm[-1].position) - goal).max() < 0.01, 15.0,
                             "the arm to reach the trajectory's final point")
+
+        # /sim/reload swaps in another twin (here: the object 10 cm further along y).
+        from rclpy.parameter import Parameter  # noqa: F401
+        from std_srvs.srv import Trigger
+        from rcl_interfaces.srv import SetParameters
+        from rcl_interfaces.msg import Parameter as ParamMsg, ParameterValue, ParameterType
+        setp = ros_node.node.create_client(SetParameters, "/sim_cell/set_parameters")
+        reload = ros_node.node.create_client(Trigger, "/sim/reload")
+        ros_node.spin_until(lambda: setp.service_is_ready() and reload.service_is_ready(), 15.0, "sim_cell services")
+        moved_scene = push_scene.parent.parent / "moved" / "scene.xml"
+        fut = setp.call_async(SetParameters.Request(parameters=[ParamMsg(name="scene", value=ParameterValue(
+            type=ParameterType.PARAMETER_STRING, string_value=str(moved_scene)))]))
+        ros_node.spin_until(fut.done, 10.0, "set_parameters")
+        fut = reload.call_async(Trigger.Request())
+        ros_node.spin_until(fut.done, 20.0, "/sim/reload")
+        assert fut.result().success, fut.result().message
+        truth.clear()
+        ros_node.spin_until(lambda: truth and abs(truth[-1].pose.position.y - 0.1) < 1e-3, 15.0,
+                            "the reloaded twin's object pose")
     finally:
         codes = (sim.stop(), tracker.stop())
     assert codes == (0, 0), sim.output() + tracker.output()

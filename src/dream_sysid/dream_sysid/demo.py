@@ -13,13 +13,14 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from dream_hw.cell import load_cell
-from dream_hw.errors import UserError
+from dream_hw.cell import Cell, load_cell
+from dream_sysid.push.planner import FINGERTIP, PushPlan, PushPlanner
+from dream_sysid.push.program import Approach, PushProgram, Retreat, SpeedProfile
 from dream_sysid.twin.builder import OBJECT_BODY, OBJECT_JOINT, Twin, build_twin
 
-FINGERTIP = "allegro/ff_tip"
 FINGER_JOINTS = ("allegro/ffj1", "allegro/ffj2", "allegro/ffj3")
 REST_SECONDS = 5.0
+SETTLE_SECONDS = 1.0
 TIP_CLEARANCE = 0.006
 LOG_PERIOD = 0.01
 
@@ -47,73 +48,54 @@ class Log:
         return cls([], [], [], [], [], [])
 
 
-def plan_push(twin: Twin, data: mujoco.MjData, distance: float, speed: float) -> list[Phase]:
-    """Joint-space phases: above the start, down, push along +x through the object, retreat."""
-    from dream_sysid.twin.ik import ArmIK
+def demo_program(distance: float, speed: float) -> PushProgram:
+    """The demo's push as a push program: along +x at constant speed (a steep trapezoid)."""
+    return PushProgram(
+        name="demo", description="dream demo: constant-speed push along +x",
+        direction_deg=0.0,
+        approach=Approach(offset_m=0.02, tip_clearance_m=TIP_CLEARANCE, pre_push_height_m=0.12,
+                          speed_m_s=0.15, acceleration_m_s2=0.5),
+        push=SpeedProfile(max_speed_m_s=speed, acceleration_m_s2=2.0, distance_past_contact_m=distance),
+        retreat=Retreat(back_m=0.0, lift_m=0.10, speed_m_s=0.15, acceleration_m_s2=0.5),
+        settle_s=SETTLE_SECONDS,
+    )
 
+
+def plan_demo_push(twin: Twin, data: mujoco.MjData, cell: Cell, distance: float, speed: float) -> PushPlan:
+    """Plans the demo's push from the twin's current state (arm joints, object pose)."""
     m = twin.model
-    ik = ArmIK(twin, FINGERTIP)
     obj_adr = m.jnt_qposadr[m.joint(OBJECT_JOINT).id]
-    if obj_adr != m.nq - 7:
-        raise UserError("twin layout: the object must be the last joint")
-    q = data.qpos[:obj_adr].copy()
-    home_tip = ik.frame_pose(q)
-    rotation = home_tip.rotation()
-
-    verts = twin.geometry.mesh.vertices
-    opos, oquat = data.qpos[obj_adr:obj_adr + 3], data.qpos[obj_adr + 3:obj_adr + 7]
-    rot = np.zeros(9)
-    mujoco.mju_quat2Mat(rot, oquat)
-    world = verts @ rot.reshape(3, 3).T + opos
-    top_z = float(world[:, 2].min())
-    height = float(world[:, 2].max()) - top_z
-    back_x = float(world[:, 0].min())
-    y = float(opos[1])
-    # The fingertip's lowest point 6 mm above the table (a tip dragging on the
-    # table adds friction that swamps the object's signal), and the tip below the
-    # object's top so the finger, not the palm, does the pushing.
-    z = top_z + TIP_CLEARANCE + _tip_depth(twin, data)
-    if z - _tip_depth(twin, data) > top_z + height:
-        raise UserError(f"object is {height * 1e3:.0f} mm tall: too low for the fingertip to push it")
-    start = np.array([back_x - 0.03, y, z])
-    end = start + np.array([0.03 + distance, 0.0, 0.0])
-    above = start + np.array([0.0, 0.0, 0.12])
-    lift = end + np.array([0.0, 0.0, 0.10])
-
-    def line(a: np.ndarray, b: np.ndarray, step: float = 0.005) -> np.ndarray:
-        n = max(2, int(np.ceil(np.linalg.norm(b - a) / step)) + 1)
-        return np.linspace(a, b, n)
-
-    to_above = ik.cartesian_path(q, line(home_tip.translation(), above, 0.02), rotation)
-    q_above = q.copy()
-    q_above[ik.arm_qadr] = to_above[-1]
-    down = ik.cartesian_path(q_above, line(above, start), rotation)
-    q_start = q.copy()
-    q_start[ik.arm_qadr] = down[-1]
-    push = ik.cartesian_path(q_start, line(start, end, 0.002), rotation)
-    q_end = q.copy()
-    q_end[ik.arm_qadr] = push[-1]
-    up = ik.cartesian_path(q_end, line(end, lift), rotation)
-    return [
-        Phase("approach", to_above, 2.0),
-        Phase("descend", down, 1.5),
-        Phase("push", push, float(np.linalg.norm(end - start) / speed)),
-        Phase("retreat", up, 1.0),
-        Phase("settle", up[-1:], 1.0),
-    ]
-
-
-def _tip_depth(twin: Twin, data: mujoco.MjData) -> float:
-    """How far the fingertip's geometry reaches below the tip body's origin."""
-    m = twin.model
-    tid = m.body(FINGERTIP).id
-    geoms = [g for g in range(m.ngeom) if m.geom_bodyid[g] == tid and m.geom_contype[g]]
-    lowest = min(data.geom_xpos[g][2] - m.geom_rbound[g] for g in geoms)
-    return float(data.xpos[tid][2] - lowest)
+    arm_q = np.array([data.qpos[m.jnt_qposadr[m.joint(j).id]] for j in twin.arm_joints])
+    return PushPlanner(twin, cell).plan(demo_program(distance, speed), arm_q, data.qpos[obj_adr:obj_adr + 3],
+                                        data.qpos[obj_adr + 3:obj_adr + 7])
 
 
 def simulate(twin: Twin, data: mujoco.MjData, phases: list[Phase], log: Log, progress: bool = True) -> None:
     """Steps the twin with the arm actuators following the phases' waypoints (linear in time)."""
+    def target(phase: Phase, t: float) -> np.ndarray:
+        n = len(phase.waypoints)
+        if n == 1:
+            return phase.waypoints[0]
+        s = t / phase.duration * (n - 1)
+        k = min(int(s), n - 2)
+        return (1 - (s - k)) * phase.waypoints[k] + (s - k) * phase.waypoints[k + 1]
+
+    _run(twin, data, [(p.name, p.duration, lambda t, p=p: target(p, t)) for p in phases], log, progress)
+
+
+def simulate_plan(twin: Twin, data: mujoco.MjData, plan: PushPlan, settle: float, log: Log,
+                  progress: bool = True) -> None:
+    """Steps the twin with the arm following the planned JointTrajectory as the controller does
+    (linear interpolation from where the arm is), then holding its last point for `settle` s."""
+    m = twin.model
+    start = np.array([data.qpos[m.jnt_qposadr[m.joint(j).id]] for j in twin.arm_joints])
+    t0 = data.time
+    _run(twin, data, [("push plan", plan.duration, lambda t: plan.arm_target(t, start)),
+                      ("settle", settle, lambda t: plan.positions[-1])], log, progress,
+         phase_name=lambda name, t: plan.segment_at(t - t0) if name == "push plan" else name)
+
+
+def _run(twin: Twin, data: mujoco.MjData, parts, log: Log, progress: bool, phase_name=None) -> None:
     from tqdm import tqdm
 
     m = twin.model
@@ -121,19 +103,13 @@ def simulate(twin: Twin, data: mujoco.MjData, phases: list[Phase], log: Log, pro
     oid = m.body(OBJECT_BODY).id
     tid = m.body(FINGERTIP).id
     fq = [m.jnt_qposadr[m.joint(j).id] for j in FINGER_JOINTS]
-    total = sum(p.duration for p in phases)
-    steps = int(round(total / m.opt.timestep))
+    steps = int(round(sum(duration for _, duration, _ in parts) / m.opt.timestep))
     bar = tqdm(total=steps, desc="simulating", unit="step", file=sys.stderr, disable=not progress, leave=False)
     next_log = data.time
-    for phase in phases:
+    for name, duration, target in parts:
         t0 = data.time
-        n = len(phase.waypoints)
-        while data.time - t0 < phase.duration - 1e-9:
-            s = (data.time - t0) / phase.duration * (n - 1)
-            k = min(int(s), n - 2) if n > 1 else 0
-            frac = s - k if n > 1 else 0.0
-            target = phase.waypoints[k] if n == 1 else (1 - frac) * phase.waypoints[k] + frac * phase.waypoints[k + 1]
-            data.ctrl[arm_act] = target
+        while data.time - t0 < duration - 1e-9:
+            data.ctrl[arm_act] = target(data.time - t0)
             mujoco.mj_step(m, data)
             bar.update()
             if data.time >= next_log:
@@ -142,7 +118,7 @@ def simulate(twin: Twin, data: mujoco.MjData, phases: list[Phase], log: Log, pro
                 log.quat.append(data.xquat[oid].copy())
                 log.tip.append(data.xpos[tid].copy())
                 log.finger.append(data.qpos[fq].copy())
-                log.phase.append(phase.name)
+                log.phase.append(phase_name(name, data.time) if phase_name else name)
                 next_log += LOG_PERIOD
     bar.close()
 
@@ -233,10 +209,10 @@ def run_demo(args: argparse.Namespace) -> int:
     drift_mm = float(np.linalg.norm(rest_obj[-1] - rest_obj[0]) * 1e3)
 
     print("[demo] planning the push (differential IK)", file=sys.stderr)
-    phases = plan_push(twin, data, args.push_distance, args.push_speed)
+    plan = plan_demo_push(twin, data, cell, args.push_distance, args.push_speed)
     print("[demo] pushing", file=sys.stderr)
     push = Log.empty()
-    simulate(twin, data, phases, push)
+    simulate_plan(twin, data, plan, SETTLE_SECONDS, push)
     obj = np.array(push.obj)
     moved = obj[-1] - obj[0]
     fq = [twin.model.jnt_qposadr[twin.model.joint(j).id] for j in FINGER_JOINTS]

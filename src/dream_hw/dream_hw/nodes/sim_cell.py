@@ -63,6 +63,8 @@ class SimCellNode(Node):
         self.declare_parameter("state_rate_hz", 100.0, _range(1.0, 1000.0, "joint state publishing rate"))
         self.declare_parameter("pose_rate_hz", 30.0, _range(1.0, 1000.0, "true object pose publishing rate"))
         self.declare_parameter("publish_clock", True, ParameterDescriptor(description="publish /clock"))
+        self.declare_parameter("clock_rate_hz", 100.0, _range(10.0, 1000.0,
+                               "/clock rate: every use_sim_time node wakes on each message, so keep it modest"))
         self.declare_parameter("camera_enabled", True, ParameterDescriptor(
             description="render and publish the simulated RealSense (colour, aligned depth, camera_info)"))
         self.declare_parameter("camera_rate_hz", 15.0, _range(1.0, 60.0, "camera frame rate in simulation time"))
@@ -77,6 +79,8 @@ class SimCellNode(Node):
         self.sim = SimCell(scene, self.cell)
         self.rtf = float(p("real_time_factor").value)
         self.publish_clock = bool(p("publish_clock").value)
+        self.clock_period = 1.0 / float(p("clock_rate_hz").value)
+        self._next_clock = 0.0
         self.state_period = 1.0 / float(p("state_rate_hz").value)
         self.pose_period = 1.0 / float(p("pose_rate_hz").value)
 
@@ -89,6 +93,7 @@ class SimCellNode(Node):
             self.hand_pub = self.create_publisher(JointState, self.cell.push_hand.state_topic, STATE_QOS)
             self.create_subscription(JointState, self.cell.push_hand.cmd_topic, self.on_hand_cmd, STATE_QOS)
         self.create_service(Trigger, "/sim/reset", self.on_reset)
+        self.create_service(Trigger, "/sim/reload", self.on_reload)
         self.lock = threading.Lock()  # physics vs the LEAP servo bus thread
         self.leap_bus: SimLeapBus | None = None
         if self.sim.hand is not None and self.sim.hand is self.cell.grasp_hand:
@@ -119,7 +124,8 @@ class SimCellNode(Node):
             self.sim.step(steps)
         now = self.sim.time
         stamp = to_time(now)
-        if self.publish_clock:
+        if self.publish_clock and now >= self._next_clock:
+            self._next_clock = now + self.clock_period
             self.clock_pub.publish(Clock(clock=stamp))
         if now >= self._next_state:
             self._next_state = now + self.state_period
@@ -176,6 +182,34 @@ class SimCellNode(Node):
         msg.header.frame_id = self.cell.frames["camera"]
         msg.data = array.array("B", pixels.tobytes())  # array.array skips rclpy's per-element check
         return msg
+
+    def on_reload(self, request, response):
+        """Loads the twin named by the (possibly changed) 'scene' parameter, e.g. after a new mass."""
+        scene = self.get_parameter("scene").value
+        try:
+            sim = SimCell(scene, self.cell)
+        except UserError as exc:
+            response.success, response.message = False, str(exc)
+            return response
+        if (sim.hand is None) != (self.sim.hand is None) or (sim.hand is not None and sim.hand is not self.sim.hand):
+            response.success = False
+            response.message = "the new twin has another hand; restart sim_cell to switch between push and grasp twins"
+            return response
+        with self.lock:
+            if self.leap_bus is not None:
+                link = str(self.leap_bus.link or "")
+                self.leap_bus.close()
+                self.leap_bus = SimLeapBus(sim, self.lock, link)
+            self.sim = sim
+            if self.camera is not None:
+                self.camera.close()
+                self.camera = SimCamera(sim.model, self.cell.camera)
+            self._wall0, self._sim0 = time.monotonic(), sim.time
+            self._next_state = self._next_pose = self._next_clock = 0.0
+            if self.camera is not None:
+                self._next_frame = 0.0
+        response.success, response.message = True, f"loaded {scene}"
+        return response
 
     def destroy_node(self) -> None:
         """Releases the renderer and the emulated LEAP bus (and its pty link)."""

@@ -1,0 +1,161 @@
+"""identify(): a push recording + its twin -> mass, friction, a 95 % interval and
+an honest identifiability verdict (plus an optional report folder)."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import mujoco
+import numpy as np
+import torch
+import trimesh
+
+from dream_hw.cell import load_cell
+from dream_hw.errors import UserError
+from dream_sysid.bag.recording import PushRecording
+from dream_sysid.identification import fit
+from dream_sysid.identification.prepare import prepare
+from dream_sysid.identification.result import IdentificationResult
+
+MAX_CI_RATIO = 1.5   # upper/lower 95 % bound above this: the push does not pin the mass down
+HELP_PUSH = ("push faster or longer, or let the object slide free (e.g. the 'flick' program): "
+             "mass shows only while the finger accelerates the object")
+
+
+def object_mesh(model: mujoco.MjModel, body: str) -> trimesh.Trimesh:
+    """The object's mesh in its body frame, from the twin (visual mesh, else its collision parts)."""
+    bid = model.body(body).id
+    geoms = [g for g in range(model.ngeom) if model.geom_bodyid[g] == bid and model.geom_type[g] == mujoco.mjtGeom.mjGEOM_MESH]
+    if not geoms:
+        raise UserError(f"object body {body!r} has no mesh geoms to take its shape from")
+    visual = [g for g in geoms if model.geom_contype[g] == 0] or geoms
+    parts = []
+    for g in visual:
+        mid = model.geom_dataid[g]
+        va, vn = model.mesh_vertadr[mid], model.mesh_vertnum[mid]
+        fa, fn = model.mesh_faceadr[mid], model.mesh_facenum[mid]
+        verts = model.mesh_vert[va:va + vn].astype(float)
+        rot = np.zeros(9)
+        mujoco.mju_quat2Mat(rot, model.geom_quat[g])
+        verts = verts @ rot.reshape(3, 3).T + model.geom_pos[g]
+        parts.append(trimesh.Trimesh(verts, model.mesh_face[fa:fa + fn], process=False))
+    return trimesh.util.concatenate(parts)
+
+
+def _load_scene(scene: Path, object_body: str) -> mujoco.MjModel:
+    if not Path(scene).is_file():
+        raise UserError(f"scene {scene} does not exist")
+    try:
+        model = mujoco.MjModel.from_xml_path(str(scene))
+    except ValueError as exc:
+        raise UserError(f"scene {scene} does not load: {exc}".splitlines()[0]) from None
+    if mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, object_body) < 0:
+        raise UserError(f"scene {scene} has no body {object_body!r} (pass --object-body)")
+    return model
+
+
+def identify(recording: PushRecording, *, scene: Path, object_body: str = "object",
+             report_dir: Path | None = None, progress: bool = True) -> IdentificationResult:
+    started = time.monotonic()
+    log = (lambda msg: print(f"[identify] {msg}", file=sys.stderr)) if progress else (lambda msg: None)
+    model = _load_scene(Path(scene), object_body)
+    cell = load_cell()
+    mesh = object_mesh(model, object_body)
+    prep = prepare(recording, model, mesh, object_body=object_body, arm_joints=cell.arm.mjcf_joints,
+                   hand_prefix=cell.push_hand.prefix)
+    obj = fit.PushObjective(prep)
+    log(f"{len(prep.obs.t)} tracked poses and {len(prep.obs.tip_t)} hand states in the push window "
+        f"({prep.scenario.steps * prep.scenario.dt:.2f} s); pushing finger: {prep.finger}")
+
+    lm, lmu, costs = fit.global_search(obj)
+    i, j, k = np.unravel_index(int(np.argmin(costs)), costs.shape)
+    start = np.array([lm[i], lmu[j], fit.LATENCIES[k]])
+    log(f"global search: mass {np.exp(lm[i]):.3f} kg, friction {np.exp(lmu[j]):.2f}, "
+        f"latency {fit.LATENCIES[k] * 1e3:.0f} ms")
+
+    history: list[tuple[int, float, float, float]] = []
+    best, cost, iterations = refine_with_gradients(obj, start, history)
+    log(f"gradient refinement: mass {np.exp(best[0]):.4f} kg, friction {np.exp(best[1]):.3f} "
+        f"after {iterations} iterations")
+
+    n_res = int(obj.residual_vector(torch.as_tensor(best)).numel())
+    reduced = cost / max(n_res - 3, 1)
+    scale2 = max(1.0, reduced) * _correlation_inflation(obj, best)
+    plm, pcost = fit.profile(obj, best)
+    cost_min = min(cost, float(pcost.min()))
+    lo, hi, closed = fit.interval(plm, pcost, cost_min, scale2)
+    if float(pcost.min()) < cost:  # the profile found a better mass: take it
+        best = best.copy()
+        best[0] = float(plm[int(np.argmin(pcost))])
+    lo, hi = min(lo, best[0]), max(hi, best[0])
+    ratio = float(np.exp(hi - lo))
+    identifiable = closed and ratio <= MAX_CI_RATIO
+    warning = None
+    if not identifiable:
+        warning = (f"this push does not determine mass (95 % interval {np.exp(lo):.3f}-{np.exp(hi):.3f} kg: "
+                   f"mass and friction trade off along a valley); {HELP_PUSH}")
+    pose_rmse, rot_rmse = _rmse(obj, best)
+    result = IdentificationResult(
+        mass_kg=float(np.exp(best[0])), mass_ci95_kg=(float(np.exp(lo)), float(np.exp(hi))),
+        friction=float(np.exp(best[1])), identifiable=bool(identifiable), warning=warning,
+        pose_rmse_m=pose_rmse, rot_rmse_rad=rot_rmse, iterations=iterations,
+        seconds=time.monotonic() - started,
+    )
+    if report_dir is not None:
+        from dream_sysid.identification.report import write_report
+
+        write_report(Path(report_dir), obj, start, best, history, (lm, lmu, costs), (plm, pcost, cost_min, scale2),
+                     result, Path(scene), object_body)
+        log(f"report written to {report_dir}")
+    return result
+
+
+def refine_with_gradients(obj: fit.PushObjective, start: np.ndarray, history: list,
+                          max_iterations: int = 8) -> tuple[np.ndarray, float, int]:
+    """L-BFGS-B on (log m, log mu), gradients by reverse-mode autodiff; latency held from the global stage."""
+    from scipy.optimize import minimize
+
+    latency = float(start[2])
+
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        p = torch.tensor([x[0], x[1], latency], dtype=torch.float64, requires_grad=True)
+        c = (obj.residual_vector(p) ** 2).sum()
+        c.backward()
+        return float(c.detach()), p.grad.numpy()[:2].copy()
+
+    def record(x: np.ndarray) -> None:
+        history.append((len(history) + 1, float(np.exp(x[0])), float(np.exp(x[1])), float(fun(x)[0])))
+
+    bounds = [(np.log(fit.MASS_RANGE[0]), np.log(fit.MASS_RANGE[1])), (np.log(fit.MU_RANGE[0]), np.log(fit.MU_RANGE[1]))]
+    c0, _ = fun(start[:2])
+    history.append((0, float(np.exp(start[0])), float(np.exp(start[1])), c0))
+    res = minimize(fun, start[:2], jac=True, method="L-BFGS-B", bounds=bounds, callback=record,
+                   options={"maxiter": max_iterations})
+    x = res.x if res.fun <= c0 else start[:2]
+    return np.array([x[0], x[1], latency]), float(min(res.fun, c0)), int(res.nit)
+
+
+def _correlation_inflation(obj: fit.PushObjective, best: np.ndarray) -> float:
+    """(1 + rho) / (1 - rho) from the lag-1 autocorrelation of the position residuals: model error is
+    correlated in time, so there are fewer independent residuals than samples."""
+    with torch.no_grad():
+        p = torch.as_tensor(best).reshape(1, 3)
+        res = obj.residuals(obj.simulate(p[:, 0], p[:, 1]), p[:, 2])["pos"][0].numpy()
+    rhos = []
+    for col in res.T:
+        col = col - col.mean()
+        denom = float((col * col).sum())
+        if denom > 0 and len(col) > 3:
+            rhos.append(float((col[1:] * col[:-1]).sum()) / denom)
+    rho = float(np.clip(np.mean(rhos) if rhos else 0.0, 0.0, 0.9))
+    return (1 + rho) / (1 - rho)
+
+
+def _rmse(obj: fit.PushObjective, best: np.ndarray) -> tuple[float, float]:
+    with torch.no_grad():
+        p = torch.as_tensor(best).reshape(1, 3)
+        res = obj.residuals(obj.simulate(p[:, 0], p[:, 1]), p[:, 2])
+    pos = res["pos"][0].numpy() * fit.SIGMA_POS
+    yaw = res["yaw"][0].numpy() * fit.SIGMA_YAW
+    return float(np.sqrt((pos ** 2).sum(axis=1).mean())), float(np.sqrt((yaw ** 2).mean()))

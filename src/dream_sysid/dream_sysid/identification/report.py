@@ -1,0 +1,112 @@
+"""The identification report: plots a researcher would rather look at than read,
+the result as JSON, and the twin updated with the identified mass and friction."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mujoco
+import numpy as np
+import torch
+
+from dream_sysid.identification import fit
+from dream_sysid.identification.result import IdentificationResult
+
+
+def _trajectory(obj: fit.PushObjective, params: np.ndarray) -> dict[str, np.ndarray]:
+    with torch.no_grad():
+        p = torch.as_tensor(params, dtype=torch.float64).reshape(1, 3)
+        sim = obj.simulate(p[:, 0], p[:, 1])
+    return {k: v[0].numpy() for k, v in sim.items()}
+
+
+def write_report(out: Path, obj: fit.PushObjective, start: np.ndarray, best: np.ndarray, history: list,
+                 grid: tuple, prof: tuple, result: IdentificationResult, scene: Path, object_body: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    prep = obj.prep
+    scn = prep.scenario
+    t_sim = prep.t0 + scn.dt * np.arange(scn.steps)
+    before, after = _trajectory(obj, start), _trajectory(obj, best)
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    ax = axes[0]
+    ax.plot(prep.obs.xy[:, 0], prep.obs.xy[:, 1], ".", color="k", ms=4, label="tracked")
+    ax.plot(before["com"][:, 0], before["com"][:, 1], "--", color="C1", label="simulated, global start")
+    ax.plot(after["com"][:, 0], after["com"][:, 1], color="C3", label="simulated, identified")
+    ax.plot(after["tip"][:, 0], after["tip"][:, 1], color="0.6", lw=1, label="fingertip (sim)")
+    ax.set_xlabel("x (m)")
+    ax.set_ylabel("y (m)")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_title("Object path (top view)")
+    ax.legend(fontsize=7)
+    ax = axes[1]
+    ax.plot(prep.obs.t - prep.t0, (prep.obs.xy[:, 0] - prep.obs.xy[0, 0]) * 1e3, ".", color="k", ms=4, label="tracked x")
+    ax.plot(t_sim - prep.t0, (before["com"][:, 0] - scn.com0[0]) * 1e3, "--", color="C1", label="before")
+    ax.plot(t_sim - prep.t0, (after["com"][:, 0] - scn.com0[0]) * 1e3, color="C3", label="after")
+    ax.plot(prep.obs.tip_t - prep.t0, (prep.obs.tip_xy[:, 0] - np.interp(prep.obs.tip_t, t_sim, scn.anchor[:, 0])) * 1e3,
+            ".", color="C0", ms=3, label="finger deflection, measured (mm)")
+    ax.plot(t_sim - prep.t0, (after["tip"][:, 0] - scn.anchor[:, 0]) * 1e3, color="C0", label="finger deflection, sim")
+    ax.set_xlabel("time in push window (s)")
+    ax.set_ylabel("mm")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "trajectory.png", dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    if history:
+        it, m, mu, c = zip(*history)
+        ax.semilogy(it, c, "o-")
+    ax.set_xlabel("iteration (0 = best grid point)")
+    ax.set_ylabel("robust cost")
+    ax.set_title("Gradient refinement")
+    fig.tight_layout()
+    fig.savefig(out / "loss_curve.png", dpi=120)
+    plt.close(fig)
+
+    lm, lmu, costs = grid
+    plm, pcost, cost_min, scale2 = prof
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    ax = axes[0]
+    ax.plot(np.exp(plm), (pcost - cost_min) / scale2, "o-", ms=3)
+    ax.axhline(fit.CHI2_95, color="C3", ls="--", lw=1, label="95 % threshold")
+    ax.axvspan(*result.mass_ci95_kg, color="C3", alpha=0.1, label="95 % interval")
+    ax.axvline(result.mass_kg, color="C3", lw=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("mass (kg)")
+    ax.set_ylabel("profile Δχ² (friction, latency re-fitted)")
+    ax.set_ylim(0, max(4 * fit.CHI2_95, 1))
+    ax.legend(fontsize=7)
+    ax = axes[1]
+    im = ax.pcolormesh(np.exp(lmu), np.exp(lm), np.log10(costs.min(axis=2)), shading="auto")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("friction μ")
+    ax.set_ylabel("mass (kg)")
+    ax.set_title("log10 cost over the global grid")
+    fig.colorbar(im, ax=ax)
+    fig.tight_layout()
+    fig.savefig(out / "loss_profile.png", dpi=120)
+    plt.close(fig)
+
+    (out / "result.json").write_text(json.dumps(result.to_dict(), indent=2))
+    _updated_twin(out, scene, object_body, result)
+
+
+def _updated_twin(out: Path, scene: Path, object_body: str, result: IdentificationResult) -> None:
+    """The twin with the identified mass (inertia scaled with it) and friction."""
+    spec = mujoco.MjSpec.from_file(str(scene))
+    body = spec.body(object_body)
+    scale = result.mass_kg / body.mass if body.mass > 0 else 1.0
+    body.mass = result.mass_kg
+    body.fullinertia = [v * scale for v in body.fullinertia]
+    body.inertia = [v * scale for v in body.inertia]
+    for geom in body.geoms:
+        if geom.contype or geom.conaffinity:
+            geom.friction = [result.friction, geom.friction[1], geom.friction[2]]
+    (out / "twin_identified.xml").write_text(spec.to_xml())

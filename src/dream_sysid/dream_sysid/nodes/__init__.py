@@ -1,0 +1,1 @@
+"""Thin rclpy nodes of dream_sysid: push_executor, sysid_node."""
