@@ -110,11 +110,16 @@ def rollout(scn: PushScenario, log_mass: torch.Tensor, log_mu: torch.Tensor,
         tau = arm[:, 0] * f_obj[:, 1] - arm[:, 1] * f_obj[:, 0]
         v = v + dt * f_obj / m[:, None]
         w = w + dt * tau / inertia
-        # Table friction, likewise: reduces the velocity by at most mu g dt.
+        # Table friction, likewise: reduces the velocity by at most mu N dt / m.
+        # N = m g + mu fn: a finger bending back under load slides its tip up
+        # the object's face, and that friction presses the object onto the
+        # table (measured in the MuJoCo twin: the steady push force is
+        # mu m g / (1 - mu^2), not mu m g).
+        normal = m * G + mu * fn
         speed = torch.sqrt((v * v).sum(dim=1, keepdim=True) + 1e-12)
-        v = v * torch.clamp(1.0 - dt * mu[:, None] * G / speed, min=0.0)
+        v = v * torch.clamp(1.0 - dt * (mu * normal / m)[:, None] / speed, min=0.0)
         spin = torch.sqrt(w * w + 1e-12)
-        w = w * torch.clamp(1.0 - dt * mu * m * G * scn.torsion_radius / (inertia * spin), min=0.0)
+        w = w * torch.clamp(1.0 - dt * mu * normal * scn.torsion_radius / (inertia * spin), min=0.0)
         com = com + dt * v
         yaw = yaw + dt * w
         if k % record_every == 0:
