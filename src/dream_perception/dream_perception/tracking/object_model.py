@@ -12,7 +12,6 @@ from scipy.spatial import cKDTree
 
 from dream_hw.errors import UserError
 
-MESH_SUFFIXES = (".obj", ".stl", ".ply")
 
 
 @dataclass(frozen=True)
@@ -52,16 +51,9 @@ class ObjectModel:
 
     @classmethod
     def from_file(cls, path: str | Path, n_points: int = 4000, object_id: str = "") -> "ObjectModel":
-        path = Path(path)
-        if not path.is_file():
-            raise UserError(f"object mesh {path} does not exist")
-        if path.suffix.lower() not in MESH_SUFFIXES:
-            raise UserError(f"object mesh {path}: expected one of {', '.join(MESH_SUFFIXES)}, got '{path.suffix}'")
-        try:
-            mesh = trimesh.load(path, force="mesh", process=True)
-        except Exception as exc:  # trimesh raises many kinds on broken files
-            raise UserError(f"object mesh {path} could not be read: {exc}".splitlines()[0]) from None
-        return cls.from_mesh(mesh, str(path), n_points, object_id)
+        from dream_sysid.twin.object_geometry import read_mesh_file
+
+        return cls.from_mesh(read_mesh_file(path), str(path), n_points, object_id)
 
     @classmethod
     def from_catalogue(cls, object_id: str, catalogue: str | Path | None = None,

@@ -127,17 +127,24 @@ def _trajectories(msgs: list[tuple[int, Any]]) -> tuple[ArmTrajectory, ...]:
     return tuple(sorted(out, key=lambda a: a.t_received))
 
 
-def _check_scene(scene: Path, body: str, bag: Path) -> None:
+def load_scene_model(scene: Path, body: str, context: str = ""):
+    """The twin MJCF as a MuJoCo model, checked to hold the object body; UserError otherwise."""
     import mujoco
 
-    if not scene.is_file():
-        raise UserError(f"push bag {bag}: scene {scene} does not exist")
+    where = f"{context}: " if context else ""
+    if not Path(scene).is_file():
+        raise UserError(f"{where}scene {scene} does not exist")
     try:
         model = mujoco.MjModel.from_xml_path(str(scene))
     except ValueError as exc:
-        raise UserError(f"push bag {bag}: scene {scene} does not load in MuJoCo: {exc}".splitlines()[0]) from None
+        raise UserError(f"{where}scene {scene} does not load in MuJoCo: {exc}".splitlines()[0]) from None
     if mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, body) < 0:
-        raise UserError(f"push bag {bag}: scene {scene} has no body {body!r} (the object to identify)")
+        raise UserError(f"{where}scene {scene} has no body {body!r} (the object to identify)")
+    return model
+
+
+def _check_scene(scene: Path, body: str, bag: Path) -> None:
+    load_scene_model(scene, body, f"push bag {bag}")
 
 
 def read_push_bag(path: str | Path, *, scene: str | Path | None = None, object_body: str | None = None,

@@ -13,6 +13,7 @@ import trimesh
 
 from dream_hw.cell import load_cell
 from dream_hw.errors import UserError
+from dream_sysid.bag.reader import load_scene_model
 from dream_sysid.bag.recording import PushRecording
 from dream_sysid.identification import fit
 from dream_sysid.identification.prepare import prepare
@@ -43,23 +44,11 @@ def object_mesh(model: mujoco.MjModel, body: str) -> trimesh.Trimesh:
     return trimesh.util.concatenate(parts)
 
 
-def _load_scene(scene: Path, object_body: str) -> mujoco.MjModel:
-    if not Path(scene).is_file():
-        raise UserError(f"scene {scene} does not exist")
-    try:
-        model = mujoco.MjModel.from_xml_path(str(scene))
-    except ValueError as exc:
-        raise UserError(f"scene {scene} does not load: {exc}".splitlines()[0]) from None
-    if mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, object_body) < 0:
-        raise UserError(f"scene {scene} has no body {object_body!r} (pass --object-body)")
-    return model
-
-
 def identify(recording: PushRecording, *, scene: Path, object_body: str = "object",
              report_dir: Path | None = None, progress: bool = True) -> IdentificationResult:
     started = time.monotonic()
     log = (lambda msg: print(f"[identify] {msg}", file=sys.stderr)) if progress else (lambda msg: None)
-    model = _load_scene(Path(scene), object_body)
+    model = load_scene_model(Path(scene), object_body)
     cell = load_cell()
     mesh = object_mesh(model, object_body)
     prep = prepare(recording, model, mesh, object_body=object_body, arm_joints=cell.arm.mjcf_joints,

@@ -20,6 +20,19 @@ CONVEX_FILL = 0.97
 MIN_EXTENT_M, MAX_EXTENT_M = 0.005, 1.0
 
 
+def read_mesh_file(path: str | Path) -> trimesh.Trimesh:
+    """An object mesh file (OBJ/STL/PLY) as one triangle mesh; UserError naming the file otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"object mesh {path} does not exist")
+    if path.suffix.lower() not in MESH_SUFFIXES:
+        raise UserError(f"object mesh {path}: expected one of {', '.join(MESH_SUFFIXES)}, got '{path.suffix}'")
+    try:
+        return trimesh.load(path, force="mesh", process=True)
+    except Exception as exc:  # trimesh raises many kinds on broken files
+        raise UserError(f"object mesh {path} could not be read: {exc}".splitlines()[0]) from None
+
+
 @dataclass(frozen=True)
 class MassProperties:
     """Rigid-body mass properties in the mesh frame (the `object` frame)."""
@@ -46,16 +59,7 @@ class ObjectGeometry:
 
     @classmethod
     def from_file(cls, path: str | Path, decompose: bool = True) -> "ObjectGeometry":
-        path = Path(path)
-        if not path.is_file():
-            raise UserError(f"object mesh {path} does not exist")
-        if path.suffix.lower() not in MESH_SUFFIXES:
-            raise UserError(f"object mesh {path}: expected one of {', '.join(MESH_SUFFIXES)}, got '{path.suffix}'")
-        try:
-            mesh = trimesh.load(path, force="mesh", process=True)
-        except Exception as exc:  # trimesh raises many kinds on broken files
-            raise UserError(f"object mesh {path} could not be read: {exc}".splitlines()[0]) from None
-        return cls.from_mesh(mesh, str(path), decompose)
+        return cls.from_mesh(read_mesh_file(path), str(path), decompose)
 
     @classmethod
     def box(cls, size_xyz: tuple[float, float, float]) -> "ObjectGeometry":
