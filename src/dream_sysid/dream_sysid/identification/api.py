@@ -59,8 +59,8 @@ def identify(recording: PushRecording, *, scene: Path, object_body: str = "objec
 
     lm, lmu, costs = fit.global_search(obj)
     i, j, k = np.unravel_index(int(np.argmin(costs)), costs.shape)
-    start = np.array([lm[i], lmu[j], fit.LATENCIES[k]])
-    log(f"global search: mass {np.exp(lm[i]):.3f} kg, friction {np.exp(lmu[j]):.2f}, "
+    start = np.array([lm[i], lmu[i, j], fit.LATENCIES[k]])
+    log(f"global search: mass {np.exp(lm[i]):.3f} kg, friction {np.exp(lmu[i, j]):.2f}, "
         f"latency {fit.LATENCIES[k] * 1e3:.0f} ms")
 
     history: list[tuple[int, float, float, float]] = []

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from dream_sysid.identification.planar_model import rollout
+from dream_sysid.identification.planar_model import G, rollout
 from dream_sysid.identification.prepare import PreparedPush
 
 SIGMA_POS = 0.002             # m, tracker position noise (nominal)
@@ -127,14 +127,35 @@ class PushObjective:
         return self.stacked(self.residuals(sim, p[:, 2]))[0]
 
 
-def global_search(obj: PushObjective, n_mass: int = 21, n_mu: int = 9) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cost over a (log m, log mu) grid, minimised over latency; returns grid axes and costs."""
+def push_force_prior(obj: PushObjective) -> float:
+    """log(mu m) from the finger's measured deflection: the spring force while the
+    object slides is about mu m g. Mass and friction trade off along mu m = const,
+    so the grids are laid along that valley instead of across it."""
+    prep = obj.prep
+    scn = prep.scenario
+    t_sim = prep.t0 + scn.dt * np.arange(scn.steps)
+    anchor = np.stack([np.interp(prep.obs.tip_t, t_sim, scn.anchor[:, i]) for i in range(2)], axis=1)
+    force = np.linalg.norm((prep.obs.tip_xy - anchor) @ scn.stiffness.T, axis=1)
+    loaded = force[force > 0.5 * force.max()] if force.max() > 0 else force
+    return float(np.log(max(np.median(loaded), 1e-3) / G))
+
+
+def _valley_grid(lm: np.ndarray, log_mu_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    LM, U = np.meshgrid(lm, log_mu_m, indexing="ij")
+    LMU = np.clip(U - LM, np.log(MU_RANGE[0]), np.log(MU_RANGE[1]))
+    return LM, LMU
+
+
+def global_search(obj: PushObjective, n_mass: int = 21, n_valley: int = 15) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cost over log-mass x (friction along the mu m valley), minimised over latency.
+
+    Returns the log-mass axis, the (n_mass, n_valley) log-friction grid and the costs (n_mass, n_valley, L)."""
     lm = np.linspace(np.log(MASS_RANGE[0] * 2), np.log(MASS_RANGE[1] / 2), n_mass)
-    lmu = np.linspace(np.log(MU_RANGE[0] * 2), np.log(MU_RANGE[1] / 1.5), n_mu)
-    LM, LMU = np.meshgrid(lm, lmu, indexing="ij")
+    u0 = push_force_prior(obj)
+    LM, LMU = _valley_grid(lm, u0 + np.linspace(-0.8, 0.8, n_valley))
     with torch.no_grad():
         costs, _ = obj.cost(torch.as_tensor(LM.ravel()), torch.as_tensor(LMU.ravel()), LATENCIES)
-    return lm, lmu, costs.numpy().reshape(n_mass, n_mu, len(LATENCIES))
+    return lm, LMU, costs.numpy().reshape(n_mass, n_valley, len(LATENCIES))
 
 
 def refine(obj: PushObjective, start: np.ndarray, iterations: int = 12, callback=None) -> tuple[np.ndarray, float, int]:
@@ -175,10 +196,10 @@ def refine(obj: PushObjective, start: np.ndarray, iterations: int = 12, callback
 
 def profile(obj: PushObjective, best: np.ndarray, half_width: float = 0.6, n: int = 25,
             n_mu: int = 15) -> tuple[np.ndarray, np.ndarray]:
-    """Profile cost over log-mass: for each mass, the best friction (grid + parabola) and latency."""
+    """Profile cost over log-mass: for each mass, the best friction (along the valley, grid +
+    parabola) and latency."""
     lm = best[0] + np.linspace(-half_width, half_width, n)
-    lmu = best[1] + np.linspace(-0.5, 0.5, n_mu)
-    LM, LMU = np.meshgrid(lm, lmu, indexing="ij")
+    LM, LMU = _valley_grid(lm, best[0] + best[1] + np.linspace(-0.3, 0.3, n_mu))
     lats = np.clip(best[2] + np.array([-0.01, 0.0, 0.01]), 0.0, 0.15)
     with torch.no_grad():
         costs, _ = obj.cost(torch.as_tensor(LM.ravel()), torch.as_tensor(LMU.ravel()), lats)

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 G = 9.81
+LOADING_RATE_SCALE = 1e-5  # m^2/s: deflection x deflection rate where the tip's slip direction turns
 
 
 @dataclass(frozen=True)
@@ -111,11 +112,14 @@ def rollout(scn: PushScenario, log_mass: torch.Tensor, log_mu: torch.Tensor,
         v = v + dt * f_obj / m[:, None]
         w = w + dt * tau / inertia
         # Table friction, likewise: reduces the velocity by at most mu N dt / m.
-        # N = m g + mu fn: a finger bending back under load slides its tip up
+        # N = m g +- mu fn: a finger bending back under load slides its tip up
         # the object's face, and that friction presses the object onto the
         # table (measured in the MuJoCo twin: the steady push force is
-        # mu m g / (1 - mu^2), not mu m g).
-        normal = m * G + mu * fn
+        # mu m g / (1 - mu^2), not mu m g); unloading it lifts.
+        # Loading (deflection growing) slides the tip up the face, unloading down.
+        defl = p - anchor[k]
+        loading = torch.tanh(((defl * (pv - anchor_v[k])).sum(dim=1)) / LOADING_RATE_SCALE)
+        normal = torch.clamp(m * G + mu * fn * loading, min=0.0)
         speed = torch.sqrt((v * v).sum(dim=1, keepdim=True) + 1e-12)
         v = v * torch.clamp(1.0 - dt * (mu * normal / m)[:, None] / speed, min=0.0)
         spin = torch.sqrt(w * w + 1e-12)

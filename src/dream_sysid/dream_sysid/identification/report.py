@@ -83,13 +83,14 @@ def write_report(out: Path, obj: fit.PushObjective, start: np.ndarray, best: np.
     ax.set_ylim(0, max(4 * fit.CHI2_95, 1))
     ax.legend(fontsize=7)
     ax = axes[1]
-    im = ax.pcolormesh(np.exp(lmu), np.exp(lm), np.log10(costs.min(axis=2)), shading="auto")
+    sc = ax.scatter(np.exp(lmu).ravel(), np.repeat(np.exp(lm), lmu.shape[1]), c=np.log10(costs.min(axis=2)).ravel(),
+                    s=18, cmap="viridis")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("friction μ")
     ax.set_ylabel("mass (kg)")
-    ax.set_title("log10 cost over the global grid")
-    fig.colorbar(im, ax=ax)
+    ax.set_title("log10 cost over the global grid (laid along μ·m)")
+    fig.colorbar(sc, ax=ax)
     fig.tight_layout()
     fig.savefig(out / "loss_profile.png", dpi=120)
     plt.close(fig)
