@@ -50,3 +50,17 @@ def test_identify_returns_the_contract_and_a_report(simulated_push, tmp_path):
     assert model.body("object").mass[0] == pytest.approx(result.mass_kg, rel=1e-4)
     geoms = [g for g in range(model.ngeom) if model.geom_bodyid[g] == model.body("object").id and model.geom_contype[g]]
     assert np.allclose(model.geom_friction[geoms, 0], result.friction, rtol=1e-4)
+
+
+def test_a_push_that_does_not_move_the_object_is_an_answer_not_a_number(simulated_push):
+    import dataclasses
+
+    rec, scene = simulated_push
+    still = np.repeat(rec.poses.pos[:1], len(rec.poses.t), axis=0)
+    still = still + np.random.default_rng(0).normal(0.0, 0.002, still.shape)
+    rec = dataclasses.replace(rec, poses=dataclasses.replace(rec.poses, pos=still))
+    result = identify(rec, scene=scene, object_body="object", progress=False)
+    out = json.loads(result.to_json())
+    assert out["identifiable"] is False and "moved only" in out["warning"]
+    assert out["mass_ci95_kg"][1] / out["mass_ci95_kg"][0] > 10   # honest: anything from light to heavy
+    assert out["friction"] is None

@@ -16,8 +16,9 @@ from dream_hw.errors import UserError
 from dream_sysid.bag.reader import load_scene_model
 from dream_sysid.bag.recording import PushRecording
 from dream_sysid.identification import fit
-from dream_sysid.identification.prepare import prepare
+from dream_sysid.identification.prepare import NotInformative, prepare
 from dream_sysid.identification.result import IdentificationResult
+from dream_sysid.identification.twin_replay import TwinReplay, profile_on_twin
 
 MAX_CI_RATIO = 1.5   # upper/lower 95 % bound above this: the push does not pin the mass down
 HELP_PUSH = ("push faster or longer, or let the object slide free (e.g. the 'flick' program): "
@@ -51,8 +52,17 @@ def identify(recording: PushRecording, *, scene: Path, object_body: str = "objec
     model = load_scene_model(Path(scene), object_body)
     cell = load_cell()
     mesh = object_mesh(model, object_body)
-    prep = prepare(recording, model, mesh, object_body=object_body, arm_joints=cell.arm.mjcf_joints,
-                   hand_prefix=cell.push_hand.prefix)
+    try:
+        prep = prepare(recording, model, mesh, object_body=object_body, arm_joints=cell.arm.mjcf_joints,
+                       hand_prefix=cell.push_hand.prefix)
+    except NotInformative as exc:
+        log(f"{exc}: nothing to identify from")
+        prior = float(model.body_mass[model.body(object_body).id])
+        return IdentificationResult(
+            mass_kg=prior, mass_ci95_kg=fit.MASS_RANGE, friction=float("nan"), identifiable=False,
+            warning=f"{exc}: a push that does not slide the object cannot tell its mass "
+                    f"(the value is the twin's prior); push harder or with a stiffer finger posture",
+            pose_rmse_m=float("nan"), rot_rmse_rad=float("nan"), iterations=0, seconds=time.monotonic() - started)
     obj = fit.PushObjective(prep)
     log(f"{len(prep.obs.t)} tracked poses and {len(prep.obs.tip_t)} hand states in the push window "
         f"({prep.scenario.steps * prep.scenario.dt:.2f} s); pushing finger: {prep.finger}")
@@ -68,23 +78,29 @@ def identify(recording: PushRecording, *, scene: Path, object_body: str = "objec
     log(f"gradient refinement: mass {np.exp(best[0]):.4f} kg, friction {np.exp(best[1]):.3f} "
         f"after {iterations} iterations")
 
+    # Settle the estimate and its interval on the MuJoCo twin itself (the reduced
+    # model's finger and contacts only approximate it): a profile over mass with
+    # friction re-fitted along the mu*m valley.
+    replay = TwinReplay.build(model, recording, prep, object_body=object_body, arm_joints=cell.arm.mjcf_joints,
+                              hand_prefix=cell.push_hand.prefix)
+    bar = _bar(progress, "twin profile")
+    plm, pcost, plmu = profile_on_twin(obj, replay, best, progress=lambda i, n: bar.update(1) if bar else None)
+    if bar:
+        bar.close()
+    i_min = int(np.argmin(pcost))
+    best = np.array([plm[i_min], plmu[i_min], best[2]])
+    cost_min = float(pcost[i_min])
     n_res = int(obj.residual_vector(torch.as_tensor(best)).numel())
-    reduced = cost / max(n_res - 3, 1)
-    scale2 = max(1.0, reduced) * _correlation_inflation(obj, best)
-    plm, pcost = fit.profile(obj, best)
-    cost_min = min(cost, float(pcost.min()))
+    reduced = cost_min / max(n_res - 3, 1)
+    scale2 = max(1.0, reduced) * _correlation_inflation(obj, best, replay)
     lo, hi, closed = fit.interval(plm, pcost, cost_min, scale2)
-    if float(pcost.min()) < cost:  # the profile found a better mass: take it
-        best = best.copy()
-        best[0] = float(plm[int(np.argmin(pcost))])
-    lo, hi = min(lo, best[0]), max(hi, best[0])
     ratio = float(np.exp(hi - lo))
     identifiable = closed and ratio <= MAX_CI_RATIO
     warning = None
     if not identifiable:
-        warning = (f"this push does not determine mass (95 % interval {np.exp(lo):.3f}-{np.exp(hi):.3f} kg: "
-                   f"mass and friction trade off along a valley); {HELP_PUSH}")
-    pose_rmse, rot_rmse = _rmse(obj, best)
+        warning = (f"this push does not determine mass (95 % interval {np.exp(lo):.3f}-{np.exp(hi):.3f} kg"
+                   f"{'' if closed else ' or wider'}: mass and friction trade off along a valley); {HELP_PUSH}")
+    pose_rmse, rot_rmse = _rmse(obj, best, replay)
     result = IdentificationResult(
         mass_kg=float(np.exp(best[0])), mass_ci95_kg=(float(np.exp(lo)), float(np.exp(hi))),
         friction=float(np.exp(best[1])), identifiable=bool(identifiable), warning=warning,
@@ -95,7 +111,7 @@ def identify(recording: PushRecording, *, scene: Path, object_body: str = "objec
         from dream_sysid.identification.report import write_report
 
         write_report(Path(report_dir), obj, start, best, history, (lm, lmu, costs), (plm, pcost, cost_min, scale2),
-                     result, Path(scene), object_body)
+                     result, Path(scene), object_body, replay)
         log(f"report written to {report_dir}")
     return result
 
@@ -125,12 +141,19 @@ def refine_with_gradients(obj: fit.PushObjective, start: np.ndarray, history: li
     return np.array([x[0], x[1], latency]), float(min(res.fun, c0)), int(res.nit)
 
 
-def _correlation_inflation(obj: fit.PushObjective, best: np.ndarray) -> float:
+def _bar(progress: bool, desc: str):
+    if not progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=13, desc=desc, unit="mass", file=sys.stderr, leave=False)
+
+
+def _correlation_inflation(obj: fit.PushObjective, best: np.ndarray, replay: TwinReplay) -> float:
     """(1 + rho) / (1 - rho) from the lag-1 autocorrelation of the position residuals: model error is
     correlated in time, so there are fewer independent residuals than samples."""
-    with torch.no_grad():
-        p = torch.as_tensor(best).reshape(1, 3)
-        res = obj.residuals(obj.simulate(p[:, 0], p[:, 1]), p[:, 2])["pos"][0].numpy()
+    sim = replay.rollout(float(np.exp(best[0])), float(np.exp(best[1])))
+    res = obj.residuals(sim, torch.tensor([best[2]], dtype=torch.float64))["pos"][0].numpy()
     rhos = []
     for col in res.T:
         col = col - col.mean()
@@ -141,10 +164,9 @@ def _correlation_inflation(obj: fit.PushObjective, best: np.ndarray) -> float:
     return (1 + rho) / (1 - rho)
 
 
-def _rmse(obj: fit.PushObjective, best: np.ndarray) -> tuple[float, float]:
-    with torch.no_grad():
-        p = torch.as_tensor(best).reshape(1, 3)
-        res = obj.residuals(obj.simulate(p[:, 0], p[:, 1]), p[:, 2])
+def _rmse(obj: fit.PushObjective, best: np.ndarray, replay: TwinReplay) -> tuple[float, float]:
+    sim = replay.rollout(float(np.exp(best[0])), float(np.exp(best[1])))
+    res = obj.residuals(sim, torch.tensor([best[2]], dtype=torch.float64))
     pos = res["pos"][0].numpy() * fit.SIGMA_POS
     yaw = res["yaw"][0].numpy() * fit.SIGMA_YAW
     return float(np.sqrt((pos ** 2).sum(axis=1).mean())), float(np.sqrt((yaw ** 2).mean()))

@@ -26,6 +26,7 @@ MAX_TIP_STIFFNESS = 2000.0  # N/m
 MIN_TIP_MASS = 0.005       # kg
 REST_TOLERANCE = 0.005     # m, 5-pose running medians vs the final pose (noise ~2 mm)
 REST_TAIL_S = 0.25
+MIN_TRAVEL_M = 0.005       # below this the object did not really slide
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,14 @@ class PreparedPush:
     quat0: np.ndarray          # initial object orientation
     finger: str
     mass_prior: float          # the twin's mass (kg)
+
+
+class NotInformative(Exception):
+    """The object hardly moved: the push holds no information about its mass."""
+
+    def __init__(self, travel_m: float):
+        super().__init__(f"the object moved only {travel_m * 1e3:.1f} mm")
+        self.travel_m = travel_m
 
 
 def _interp(t: np.ndarray, ts: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -182,6 +191,9 @@ def prepare(rec: PushRecording, model: mujoco.MjModel, mesh: trimesh.Trimesh, *,
 
     smooth = median_filter(rec.poses.pos[:, :2], size=(5, 1), mode="nearest")
     final = np.median(rec.poses.pos[-15:, :2], axis=0)
+    travel = float(np.linalg.norm(final - smooth[0]))
+    if travel < MIN_TRAVEL_M:
+        raise NotInformative(travel)
     moving = np.flatnonzero(np.linalg.norm(smooth - final, axis=1) > REST_TOLERANCE)
     if len(moving):
         t_end = min(t_end, float(pt[moving[-1]]) + REST_TAIL_S)

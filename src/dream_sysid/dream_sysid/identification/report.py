@@ -21,7 +21,10 @@ def _trajectory(obj: fit.PushObjective, params: np.ndarray) -> dict[str, np.ndar
 
 
 def write_report(out: Path, obj: fit.PushObjective, start: np.ndarray, best: np.ndarray, history: list,
-                 grid: tuple, prof: tuple, result: IdentificationResult, scene: Path, object_body: str) -> None:
+                 grid: tuple, prof: tuple, result: IdentificationResult, scene: Path, object_body: str,
+                 replay=None) -> None:
+    """`start`: the global stage's estimate (shown with the differentiable push); `best`: the final one
+    (shown replayed in the MuJoCo twin when `replay` is given)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -31,13 +34,17 @@ def write_report(out: Path, obj: fit.PushObjective, start: np.ndarray, best: np.
     prep = obj.prep
     scn = prep.scenario
     t_sim = prep.t0 + scn.dt * np.arange(scn.steps)
-    before, after = _trajectory(obj, start), _trajectory(obj, best)
+    before = _trajectory(obj, start)
+    if replay is not None:
+        after = {k: v[0].numpy() for k, v in replay.rollout(float(np.exp(best[0])), float(np.exp(best[1]))).items()}
+    else:
+        after = _trajectory(obj, best)
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     ax = axes[0]
     ax.plot(prep.obs.xy[:, 0], prep.obs.xy[:, 1], ".", color="k", ms=4, label="tracked")
-    ax.plot(before["com"][:, 0], before["com"][:, 1], "--", color="C1", label="simulated, global start")
-    ax.plot(after["com"][:, 0], after["com"][:, 1], color="C3", label="simulated, identified")
+    ax.plot(before["com"][:, 0], before["com"][:, 1], "--", color="C1", label="differentiable push, global stage")
+    ax.plot(after["com"][:, 0], after["com"][:, 1], color="C3", label="twin replay, identified")
     ax.plot(after["tip"][:, 0], after["tip"][:, 1], color="0.6", lw=1, label="fingertip (sim)")
     ax.set_xlabel("x (m)")
     ax.set_ylabel("y (m)")
@@ -79,7 +86,7 @@ def write_report(out: Path, obj: fit.PushObjective, start: np.ndarray, best: np.
     ax.axvline(result.mass_kg, color="C3", lw=1)
     ax.set_xscale("log")
     ax.set_xlabel("mass (kg)")
-    ax.set_ylabel("profile Δχ² (friction, latency re-fitted)")
+    ax.set_ylabel("twin profile Δχ² (friction, latency re-fitted)")
     ax.set_ylim(0, max(4 * fit.CHI2_95, 1))
     ax.legend(fontsize=7)
     ax = axes[1]
