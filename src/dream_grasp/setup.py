@@ -22,7 +22,8 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            
+            "dream-grasp-demos = dream_grasp.demos.synthetic:main",
+            "dream-grasp-train = dream_grasp.train:main",
         ],
     },
 )

@@ -14,8 +14,11 @@ from rclpy.node import Node
 from dream_hw.errors import EXIT_BAD_INPUT, UserError
 
 
-def run_node(factory: Callable[[], Node], prog: str, args: list[str] | None = None) -> int:
-    """Creates the node with `factory` and spins it until shutdown; returns the exit status."""
+def run_node(factory: Callable[[], Node], prog: str, args: list[str] | None = None,
+             spin: Callable[[Node], None] = rclpy.spin) -> int:
+    """Creates the node with `factory` and `spin`s it until shutdown; returns the exit status.
+
+    `spin` may arrange its own executors; it must shut them down before returning."""
     rclpy.init(args=args)
     # SIGTERM (launch, systemd, docker stop) ends the spin like Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
@@ -26,7 +29,7 @@ def run_node(factory: Callable[[], Node], prog: str, args: list[str] | None = No
         rclpy.try_shutdown()
         return EXIT_BAD_INPUT
     try:
-        rclpy.spin(node)
+        spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

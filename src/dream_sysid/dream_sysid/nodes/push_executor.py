@@ -17,7 +17,6 @@ SIGTERM mid-run the bag is closed in the shutdown path and stays readable.
 """
 from __future__ import annotations
 
-import signal
 import sys
 import threading
 import time
@@ -38,7 +37,8 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from dream_hw.cell import load_cell
-from dream_hw.errors import EXIT_BAD_INPUT, UserError
+from dream_hw.nodes.runner import run_node
+from dream_hw.errors import UserError
 from dream_sysid.bag.reader import DEFAULT_BAG_ROOT, GROUND_TRUTH_TOPIC, INFO_TOPIC, POSE_TOPIC
 from dream_sysid.bag.recorder import STORAGES, BagRecorder, msgtype_name
 
@@ -300,15 +300,8 @@ def _spin_quietly(executor) -> None:
         pass
 
 
-def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
-    try:
-        node = PushExecutorNode()
-    except UserError as exc:
-        print(f"push_executor: error: {exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return EXIT_BAD_INPUT
+def _spin(node: PushExecutorNode) -> None:
+    """Recording on this thread's executor, the service on another (see the module docstring)."""
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     service_executor = SingleThreadedExecutor()
@@ -317,16 +310,15 @@ def main(args: list[str] | None = None) -> int:
     service_thread.start()
     try:
         executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
     finally:
         node.shutdown()           # first: close the bag, release a waiting service callback
         service_executor.shutdown(timeout_sec=5.0)
         service_thread.join(timeout=5.0)  # a thread still inside rcl at exit aborts the process
         executor.shutdown(timeout_sec=5.0)
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(PushExecutorNode, "push_executor", args, spin=_spin)
 
 
 if __name__ == "__main__":
