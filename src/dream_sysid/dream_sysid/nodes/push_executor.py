@@ -287,7 +287,8 @@ class PushExecutorNode(Node):
             print(f"push_executor: closed {path} at shutdown", file=sys.stderr)
 
     def destroy_node(self) -> None:
-        self.shutdown()
+        if hasattr(self, "_stop"):  # rclpy also destroys a node whose __init__ failed half-way
+            self.shutdown()
         if getattr(self, "service_node", None) is not None:
             self.service_node.destroy_node()
         super().destroy_node()
