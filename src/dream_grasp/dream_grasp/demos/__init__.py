@@ -1,0 +1,1 @@
+"""Grasp demonstrations: the file format and their sources (synthetic, retargeted)."""
