@@ -76,6 +76,12 @@ class Case:
 
 # ------------------------------------------------------------------------------ cases
 
+
+def _finite(value: float, digits: int) -> float | None:
+    """None for values the identifier could not determine (NaN is not JSON)."""
+    value = float(value)
+    return round(value, digits) if math.isfinite(value) else None
+
 def all_cases(catalogue: dict, seed: int) -> list[Case]:
     """The paper objects at their catalogue masses, then objects x GRID_MASSES_KG in blocks of
     one case per mass with the object rotating (a Latin-square order), so every prefix spans
@@ -202,11 +208,11 @@ def run_case(case: Case, program_name: str) -> dict:
         "ci_covers_truth": bool(lo <= case.mass_kg <= hi),
         "ci_ratio": round(hi / lo, 3) if lo > 0 else None,
         "identifiable": bool(res.identifiable),
-        "identified_friction": round(float(res.friction), 4),
-        "friction_error_pct": round(100.0 * (float(res.friction) - case.friction) / case.friction, 2),
+        "identified_friction": _finite(res.friction, 4),
+        "friction_error_pct": _finite(100.0 * (float(res.friction) - case.friction) / case.friction, 2),
         # mass and friction moving in opposite directions with mu*m nearly kept = sliding along the valley
-        "mu_m_product_error_pct": round(100.0 * (m * float(res.friction) / (case.mass_kg * case.friction) - 1), 2),
-        "pose_rmse_mm": round(1000.0 * float(res.pose_rmse_m), 3),
+        "mu_m_product_error_pct": _finite(100.0 * (m * float(res.friction) / (case.mass_kg * case.friction) - 1), 2),
+        "pose_rmse_mm": _finite(1000.0 * float(res.pose_rmse_m), 3),
         "iterations": int(res.iterations),
         "seconds": round(seconds, 3),
         "warning": res.warning,
@@ -255,16 +261,17 @@ def summarise(rows: list[dict], catalogue: dict) -> dict:
             "ci_coverage": a["ci_coverage_pct"] >= GOAL["ci_coverage_pct"],
             "seconds": summary["seconds_per_identification"]["median"] <= GOAL["seconds_per_identification"],
         }
-        le_m = np.array([math.log(r["identified_mass_kg"] / r["mass_kg"]) for r in ok])
-        le_mu = np.array([math.log(r["identified_friction"] / r["friction"]) for r in ok])
+        slid = [r for r in ok if r.get("identified_friction") is not None]  # unknown when nothing slid
+        le_m = np.array([math.log(r["identified_mass_kg"] / r["mass_kg"]) for r in slid])
+        le_mu = np.array([math.log(r["identified_friction"] / r["friction"]) for r in slid])
         summary["valley"] = {
             "what": "log mass error vs log friction error across cases: a correlation near -1 with small "
                     "mu*m error means fits slide along the mass-friction valley (mu*m = const)",
             "corr_log_mass_err_vs_log_friction_err": (round(float(np.corrcoef(le_m, le_mu)[0, 1]), 3)
-                                                      if len(ok) > 2 and le_m.std() > 0 and le_mu.std() > 0
+                                                      if len(slid) > 2 and le_m.std() > 0 and le_mu.std() > 0
                                                       else None),
-            "median_abs_mu_m_product_error_pct": round(float(np.median([abs(r["mu_m_product_error_pct"])
-                                                                        for r in ok])), 2),
+            "median_abs_mu_m_product_error_pct": (round(float(np.median([abs(r["mu_m_product_error_pct"])
+                                                                         for r in slid])), 2) if slid else None),
         }
     summary["by_mass"] = {f"{m:g}": _stats([r for r in rows if r["mass_kg"] == m and r["kind"] == "grid"])
                           for m in GRID_MASSES_KG if any(r["mass_kg"] == m and r["kind"] == "grid" for r in rows)}
