@@ -298,7 +298,11 @@ def summarise(rows: list[dict], catalogue: dict) -> dict:
 
 
 def _fmt(v, spec: str, width: int) -> str:
-    return f"{'-':>{width}}" if v is None else f"{v:{width}{spec}}"
+    """Right-aligned number (spec like '.2f' or '+.1f'), or '-' for an unknown value."""
+    if v is None:
+        return f"{'-':>{width}}"
+    sign, rest = ("+", spec[1:]) if spec.startswith("+") else ("", spec)
+    return f"{v:{sign}{width}{rest}}"
 
 
 def print_table(rows: list[dict]) -> None:
@@ -314,7 +318,8 @@ def print_table(rows: list[dict]) -> None:
         ci = f"{r['mass_ci95_kg'][0]:.3f}-{r['mass_ci95_kg'][1]:.3f}"
         print(base + f"{r['identified_mass_kg']:7.3f} {r['mass_error_pct']:+7.1f} {ci:>15} "
               f"{'y' if r['ci_covers_truth'] else 'N':>3} {'y' if r['identifiable'] else 'n':>3} "
-              f"{r['friction']:5.2f} {r['identified_friction']:5.2f} {r['mu_m_product_error_pct']:+6.1f} "
+              f"{r['friction']:5.2f} {_fmt(r['identified_friction'], '.2f', 5)} "
+              f"{_fmt(r['mu_m_product_error_pct'], '+.1f', 6)} "
               f"{_fmt(r.get('object_travel_mm'), '.1f', 5)} {r['seconds']:6.1f}")
 
 
