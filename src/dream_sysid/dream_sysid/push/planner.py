@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import mujoco
 import numpy as np
+import trimesh
 
 from dream_hw.cell import Cell
 from dream_hw.errors import UserError
@@ -174,6 +175,7 @@ class PushPlanner:
                             f"but the twin's arm joints are {list(twin.arm_joints)} (same order expected)")
         self.ik = ArmIK(twin, fingertip)
         self.fingertip = fingertip
+        self._surface: np.ndarray | None = None   # object surface samples (object frame), made once
         m = self.ik.model
         self.hand_qadr = np.array([m.jnt_qposadr[m.joint(j).id] for j in twin.hand_joints])
         self.data = mujoco.MjData(m)
@@ -235,10 +237,10 @@ class PushPlanner:
         if z_tip_low >= top - 0.002:
             raise UserError(f"the object is {(top - table_z) * 1e3:.0f} mm tall: the fingertip "
                             f"({program.approach.tip_clearance_m * 1e3:.0f} mm above the table) would pass over it")
-        back = float((verts[:, :2] @ d).min())
-        centre = np.asarray(object_pos, float)[:2]
-        contact_xy = centre + (back - centre @ d) * d           # tip surface touches here
         z = z_tip_low + depth
+        centre = np.asarray(object_pos, float)[:2]
+        back = self._first_contact(object_pos, object_quat, centre, d, z_tip_low + radius, radius)
+        contact_xy = centre + (back - centre @ d) * d           # tip surface touches here
         start = np.array([*(contact_xy - (program.approach.offset_m + radius) * d), z])
         end = np.array([*(contact_xy - radius * d + program.push.distance_past_contact_m * d), z])
         above = start + np.array([0.0, 0.0, program.approach.pre_push_height_m])
@@ -298,6 +300,23 @@ class PushPlanner:
 
         return self._assemble(arm_joints, names, times, joints, targets, posture, d,
                               push_profile.time_at(program.approach.offset_m), program)
+
+    def _first_contact(self, pos, quat, centre: np.ndarray, d: np.ndarray, z: float, radius: float) -> float:
+        """Where along the push line the fingertip first meets the object (projection on d).
+
+        Not the object's rearmost point: a non-convex object (a letter A pushed between
+        its legs) is met later. Surface samples inside the band the fingertip sweeps
+        (within its radius of the push line and of its height) decide."""
+        if self._surface is None:
+            self._surface = np.asarray(trimesh.sample.sample_surface_even(self.twin.geometry.mesh, 20000, seed=0)[0])
+        rot = np.zeros(9)
+        mujoco.mju_quat2Mat(rot, np.asarray(quat, float) / np.linalg.norm(quat))
+        pts = self._surface @ rot.reshape(3, 3).T + np.asarray(pos, float)
+        lateral = (pts[:, :2] - centre) @ np.array([-d[1], d[0]])
+        band = (np.abs(lateral) <= radius) & (np.abs(pts[:, 2] - z) <= radius)
+        if not band.any():   # the fingertip's band misses the object: fall back to the rearmost point
+            band = np.ones(len(pts), bool)
+        return float((pts[band, :2] @ d).min())
 
     def _object_vertices(self, pos: np.ndarray, quat: np.ndarray) -> np.ndarray:
         quat = np.asarray(quat, float)
