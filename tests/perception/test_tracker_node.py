@@ -51,11 +51,22 @@ def _feed(ros_node, pubs, frames, cell, poses, fx=None, until=None):
             raise AssertionError(f"no output for frame {k}")
 
 
+
+def _camera_publishers(ros_node):
+    """Depth and camera_info publishers (sensor-data QoS), once the tracker has subscribed."""
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import CameraInfo, Image
+
+    pubs = (ros_node.node.create_publisher(Image, "/camera/camera/aligned_depth_to_color/image_raw",
+                                           qos_profile_sensor_data),
+            ros_node.node.create_publisher(CameraInfo, "/camera/camera/color/camera_info", qos_profile_sensor_data))
+    ros_node.spin_until(lambda: ros_node.node.count_subscribers("/camera/camera/color/camera_info") > 0, 10,
+                        "the tracker's subscription")
+    return pubs
+
 def test_model_backend_tracks_and_stamps_with_the_image(ros_node, tracker_node, domino_frames):
     from diagnostic_msgs.msg import DiagnosticArray
     from geometry_msgs.msg import PoseStamped
-    from rclpy.qos import qos_profile_sensor_data
-    from sensor_msgs.msg import CameraInfo, Image
 
     from dream_perception.tracking.se3 import pose_error, pose_from_pos_quat
 
@@ -63,11 +74,7 @@ def test_model_backend_tracks_and_stamps_with_the_image(ros_node, tracker_node, 
     frames = domino_frames["pushed"][:8]
     poses = ros_node.collect(PoseStamped, "/dream/object/pose")
     diags = ros_node.collect(DiagnosticArray, "/diagnostics")
-    pubs = (ros_node.node.create_publisher(Image, "/camera/camera/aligned_depth_to_color/image_raw",
-                                           qos_profile_sensor_data),
-            ros_node.node.create_publisher(CameraInfo, "/camera/camera/color/camera_info", qos_profile_sensor_data))
-    ros_node.spin_until(lambda: ros_node.node.count_subscribers("/camera/camera/color/camera_info") > 0, 10,
-                        "the tracker's subscription")
+    pubs = _camera_publishers(ros_node)
     _feed(ros_node, pubs, frames, cell, poses)
     by_stamp = {p.header.stamp.sec: p for p in poses}
     for k, frame in enumerate(frames):
@@ -89,16 +96,10 @@ def test_model_backend_tracks_and_stamps_with_the_image(ros_node, tracker_node, 
 def test_wrong_intrinsics_are_reported_on_diagnostics(ros_node, tracker_node, domino_frames):
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
     from geometry_msgs.msg import PoseStamped
-    from rclpy.qos import qos_profile_sensor_data
-    from sensor_msgs.msg import CameraInfo, Image
 
     poses = ros_node.collect(PoseStamped, "/dream/object/pose")
     diags = ros_node.collect(DiagnosticArray, "/diagnostics")
-    pubs = (ros_node.node.create_publisher(Image, "/camera/camera/aligned_depth_to_color/image_raw",
-                                           qos_profile_sensor_data),
-            ros_node.node.create_publisher(CameraInfo, "/camera/camera/color/camera_info", qos_profile_sensor_data))
-    ros_node.spin_until(lambda: ros_node.node.count_subscribers("/camera/camera/color/camera_info") > 0, 10,
-                        "the tracker's subscription")
+    pubs = _camera_publishers(ros_node)
 
     def error_seen():
         return any(s.level == DiagnosticStatus.ERROR for d in diags for s in d.status)
