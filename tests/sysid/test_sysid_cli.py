@@ -38,7 +38,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
                           timeout=120)
 
 
-def _one_line_error(proc: subprocess.CompletedProcess, *words: str, prefix: str = "dream-sysid: error: ") -> None:
+def _assert_one_line_error(proc: subprocess.CompletedProcess, *words: str, prefix: str = "dream-sysid: error: ") -> None:
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(prefix), proc.stderr
@@ -51,7 +51,7 @@ def test_missing_pose_topic(tmp_path):
     bag = tmp_path / "bag"
     with BagRecorder(bag) as rec:
         rec.write_json("/dream/push/info", {"scene": str(tmp_path / "scene.xml")}, 1)
-    _one_line_error(_run("identify", str(bag)), "no messages on /dream/object/pose", "/dream/push/info")
+    _assert_one_line_error(_run("identify", str(bag)), "no messages on /dream/object/pose", "/dream/push/info")
 
 
 def test_missing_info_topic(tmp_path):
@@ -66,7 +66,7 @@ def test_missing_info_topic(tmp_path):
         rec.add_topic("/dream/object/pose", "geometry_msgs/msg/PoseStamped")
         for t_ns, raw in pose_messages(recording.poses):
             rec.write("/dream/object/pose", raw, t_ns)
-    _one_line_error(_run("identify", str(bag2)), "no messages on /dream/push/info")
+    _assert_one_line_error(_run("identify", str(bag2)), "no messages on /dream/push/info")
 
 
 def test_unreadable_bag(tmp_path):
@@ -74,33 +74,33 @@ def test_unreadable_bag(tmp_path):
     write_push_bag(_recording(tmp_path), bag)
     (storage,) = bag.glob("*.mcap")
     storage.write_bytes(b"\x89MCAP0\r\n" + b"garbage" * 10)   # truncated / corrupt storage file
-    _one_line_error(_run("identify", str(bag)), "cannot read push bag", str(bag))
+    _assert_one_line_error(_run("identify", str(bag)), "cannot read push bag", str(bag))
     not_a_bag = tmp_path / "plain"
     not_a_bag.mkdir()
-    _one_line_error(_run("identify", str(not_a_bag)), "is not a rosbag2 bag")
-    _one_line_error(_run("identify", str(tmp_path / "missing")), "does not exist")
+    _assert_one_line_error(_run("identify", str(not_a_bag)), "is not a rosbag2 bag")
+    _assert_one_line_error(_run("identify", str(tmp_path / "missing")), "does not exist")
 
 
 def test_scene_without_the_object_body(tmp_path):
     bag = tmp_path / "bag"
     write_push_bag(_recording(tmp_path, body="box"), bag)
-    _one_line_error(_run("identify", str(bag)), "has no body 'object'", "scene.xml")
+    _assert_one_line_error(_run("identify", str(bag)), "has no body 'object'", "scene.xml")
     # --object-body names the body the scene does have; --scene overrides the bag's scene.
     other = tmp_path / "other.xml"
     other.write_text(SCENE.format(body="puck"))
-    _one_line_error(_run("identify", str(bag), "--scene", str(other), "--object-body", "box"),
+    _assert_one_line_error(_run("identify", str(bag), "--scene", str(other), "--object-body", "box"),
                     "other.xml has no body 'box'")
-    _one_line_error(_run("identify", str(bag), "--scene", str(tmp_path / "nope.xml")), "nope.xml does not exist")
+    _assert_one_line_error(_run("identify", str(bag), "--scene", str(tmp_path / "nope.xml")), "nope.xml does not exist")
 
 
 def test_too_few_poses(tmp_path):
     bag = tmp_path / "bag"
     write_push_bag(_recording(tmp_path, n_poses=9), bag)
-    _one_line_error(_run("identify", str(bag)), "only 9 poses", "at least 10")
+    _assert_one_line_error(_run("identify", str(bag)), "only 9 poses", "at least 10")
 
 
 def test_usage_errors_and_help():
-    _one_line_error(_run("identify"), "BAG", "--help", prefix="dream-sysid identify: error: ")
+    _assert_one_line_error(_run("identify"), "BAG", "--help", prefix="dream-sysid identify: error: ")
     proc = _run("identify", "--help")
     assert proc.returncode == 0
     for word in ("/dream/object/pose", "/dream/push/info", "joint_map", "at least 10", "--report", "exit status"):

@@ -20,7 +20,7 @@ def run(*args, env=None):
                           env={**os.environ, **(env or {})})
 
 
-def one_line_error(proc, *words):
+def assert_one_line_error(proc, *words):
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
@@ -39,7 +39,7 @@ def test_build_catalogue_object(tmp_path):
 
 
 def test_missing_mesh(tmp_path):
-    one_line_error(run("twin", "build", "--mesh", str(tmp_path / "nope.obj"), "--mass", "0.1",
+    assert_one_line_error(run("twin", "build", "--mesh", str(tmp_path / "nope.obj"), "--mass", "0.1",
                        "--out", str(tmp_path / "o")), "nope.obj", "does not exist")
 
 
@@ -48,30 +48,30 @@ def test_non_watertight_mesh(tmp_path):
     open_box = trimesh.Trimesh(box.vertices, box.faces[:-2])  # one face of the cube removed
     path = tmp_path / "open.obj"
     open_box.export(path)
-    one_line_error(run("twin", "build", "--mesh", str(path), "--mass", "0.1", "--out", str(tmp_path / "o")),
+    assert_one_line_error(run("twin", "build", "--mesh", str(path), "--mass", "0.1", "--out", str(tmp_path / "o")),
                    "open.obj", "not watertight")
 
 
 def test_negative_mass(tmp_path):
-    one_line_error(run("twin", "build", "--object", "domino", "--mass", "-0.2", "--out", str(tmp_path / "o")),
+    assert_one_line_error(run("twin", "build", "--object", "domino", "--mass", "-0.2", "--out", str(tmp_path / "o")),
                    "mass", "positive")
 
 
 def test_millimetre_mesh(tmp_path):
     path = tmp_path / "mm.stl"
     trimesh.creation.box(extents=(50.0, 50.0, 50.0)).export(path)
-    one_line_error(run("twin", "build", "--mesh", str(path), "--mass", "0.1", "--out", str(tmp_path / "o")),
+    assert_one_line_error(run("twin", "build", "--mesh", str(path), "--mass", "0.1", "--out", str(tmp_path / "o")),
                    "mm.stl", "millimetres")
 
 
 def test_unknown_object(tmp_path):
-    one_line_error(run("twin", "build", "--object", "teapot", "--out", str(tmp_path / "o")), "teapot")
+    assert_one_line_error(run("twin", "build", "--object", "teapot", "--out", str(tmp_path / "o")), "teapot")
 
 
 def test_missing_models_say_how_to_get_them(tmp_path):
     # No Menagerie root and an empty cache; downloads cannot happen here either.
     env = {"MENAGERIE_ROOT": str(tmp_path / "no-menagerie")}
-    one_line_error(run("twin", "build", "--box", "0.05", "0.05", "0.05", "--mass", "0.1",
+    assert_one_line_error(run("twin", "build", "--box", "0.05", "0.05", "0.05", "--mass", "0.1",
                        "--out", str(tmp_path / "o"), env=env), "MENAGERIE_ROOT")
 
 
