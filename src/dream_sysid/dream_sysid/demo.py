@@ -14,6 +14,7 @@ import mujoco
 import numpy as np
 
 from dream_hw.cell import Cell, load_cell
+from dream_hw.mjcf import joint_actuator
 from dream_sysid.push.planner import FINGERTIP, PushPlan, PushPlanner
 from dream_sysid.push.program import Approach, PushProgram, Retreat, SpeedProfile
 from dream_sysid.twin.builder import OBJECT_BODY, OBJECT_JOINT, Twin, build_twin
@@ -23,15 +24,6 @@ REST_SECONDS = 5.0
 SETTLE_SECONDS = 1.0
 TIP_CLEARANCE = 0.006
 LOG_PERIOD = 0.01
-
-
-@dataclass
-class Phase:
-    """One segment of the arm's joint-space plan."""
-
-    name: str
-    waypoints: np.ndarray   # (N, 7)
-    duration: float
 
 
 @dataclass
@@ -70,19 +62,6 @@ def plan_demo_push(twin: Twin, data: mujoco.MjData, cell: Cell, distance: float,
                                         data.qpos[obj_adr + 3:obj_adr + 7])
 
 
-def simulate(twin: Twin, data: mujoco.MjData, phases: list[Phase], log: Log, progress: bool = True) -> None:
-    """Steps the twin with the arm actuators following the phases' waypoints (linear in time)."""
-    def target(phase: Phase, t: float) -> np.ndarray:
-        n = len(phase.waypoints)
-        if n == 1:
-            return phase.waypoints[0]
-        s = t / phase.duration * (n - 1)
-        k = min(int(s), n - 2)
-        return (1 - (s - k)) * phase.waypoints[k] + (s - k) * phase.waypoints[k + 1]
-
-    _run(twin, data, [(p.name, p.duration, lambda t, p=p: target(p, t)) for p in phases], log, progress)
-
-
 def simulate_plan(twin: Twin, data: mujoco.MjData, plan: PushPlan, settle: float, log: Log,
                   progress: bool = True) -> None:
     """Steps the twin with the arm following the planned JointTrajectory as the controller does
@@ -99,7 +78,7 @@ def _run(twin: Twin, data: mujoco.MjData, parts, log: Log, progress: bool, phase
     from tqdm import tqdm
 
     m = twin.model
-    arm_act = [twin.model.actuator(a).id for a in _arm_actuators(twin)]
+    arm_act = [joint_actuator(m, j) for j in twin.arm_joints]
     oid = m.body(OBJECT_BODY).id
     tid = m.body(FINGERTIP).id
     fq = [m.jnt_qposadr[m.joint(j).id] for j in FINGER_JOINTS]
@@ -121,12 +100,6 @@ def _run(twin: Twin, data: mujoco.MjData, parts, log: Log, progress: bool, phase
                 log.phase.append(phase_name(name, data.time) if phase_name else name)
                 next_log += LOG_PERIOD
     bar.close()
-
-
-def _arm_actuators(twin: Twin) -> list[str]:
-    from dream_sysid.twin.builder import _actuator_for
-
-    return [_actuator_for(twin.model, j) for j in twin.arm_joints]
 
 
 def _plots(out: Path, rest: Log, push: Log, posture: np.ndarray, object_id: str) -> list[str]:
@@ -204,7 +177,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     print(f"[demo] resting for {REST_SECONDS:.0f} s", file=sys.stderr)
     rest = Log.empty()
-    simulate(twin, data, [Phase("rest", arm_home[None, :], REST_SECONDS)], rest)
+    _run(twin, data, [("rest", REST_SECONDS, lambda t: arm_home)], rest, progress=True)
     rest_obj = np.array(rest.obj)
     drift_mm = float(np.linalg.norm(rest_obj[-1] - rest_obj[0]) * 1e3)
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from dream_hw.dynamixel.plant import JointReading, Plant, ServoDrive
 from dream_hw.leap.conventions import LEAP_OFFSET
+from dream_hw.mjcf import joint_actuator
 
 
 class MujocoLeapPlant(Plant):
@@ -53,13 +54,12 @@ class MujocoLeapPlant(Plant):
             jid = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, name)
             if jid < 0:
                 raise ValueError(f"joint {name!r} not in {xml}")
-            acts = [a for a in range(m.nu)
-                    if m.actuator_trntype[a] == mujoco.mjtTrn.mjTRN_JOINT and m.actuator_trnid[a, 0] == jid]
-            if not acts:
+            act = joint_actuator(m, jid)
+            if act is None:
                 raise ValueError(f"joint {name!r} has no actuator in {xml}")
             self._qadr.append(int(m.jnt_qposadr[jid]))
             self._dadr.append(int(m.jnt_dofadr[jid]))
-            self._act.append(acts[0])
+            self._act.append(act)
         m.actuator_forcelimited[self._act] = 1
         m.actuator_forcerange[self._act] = 0.0      # torque off until a servo says otherwise
         mujoco.mj_forward(m, self.data)

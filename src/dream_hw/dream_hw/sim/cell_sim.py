@@ -11,6 +11,7 @@ import numpy as np
 
 from dream_hw.cell import Cell
 from dream_hw.errors import UserError
+from dream_hw.mjcf import joint_actuator
 from dream_hw.sim.trajectory import JointTrajectory, TrajectoryFollower
 
 OBJECT_BODY = "object"
@@ -77,12 +78,10 @@ class SimCell:
     def _actuators(self, joints) -> np.ndarray:
         out = []
         for j in joints:
-            jid = self._joint_id(j)
-            match = [a for a in range(self.model.nu) if self.model.actuator_trntype[a] == mujoco.mjtTrn.mjTRN_JOINT
-                     and self.model.actuator_trnid[a, 0] == jid]
-            if not match:
+            act = joint_actuator(self.model, self._joint_id(j))
+            if act is None:
                 raise UserError(f"twin scene has no actuator on joint {j!r}")
-            out.append(match[0])
+            out.append(act)
         return np.array(out)
 
     # -- state ---------------------------------------------------------------

@@ -20,6 +20,7 @@ from dream_sysid.identification.prepare import NotInformative, prepare
 from dream_sysid.identification.result import IdentificationResult
 from dream_sysid.identification.twin_replay import TwinReplay, profile_on_twin
 
+TWIN_PROFILE_MASSES = 13   # masses on the twin's profile (~90 replays with the friction search)
 MAX_CI_RATIO = 1.5   # upper/lower 95 % bound above this: the push does not pin the mass down
 HELP_PUSH = ("push faster or longer, or let the object slide free (e.g. the 'flick' program): "
              "mass shows only while the finger accelerates the object")
@@ -83,8 +84,9 @@ def identify(recording: PushRecording, *, scene: Path, object_body: str = "objec
     # friction re-fitted along the mu*m valley.
     replay = TwinReplay.build(model, recording, prep, object_body=object_body, arm_joints=cell.arm.mjcf_joints,
                               hand_prefix=cell.push_hand.prefix)
-    bar = _bar(progress, "twin profile")
-    plm, pcost, plmu = profile_on_twin(obj, replay, best, progress=lambda i, n: bar.update(1) if bar else None)
+    bar = _bar(progress, "twin profile", TWIN_PROFILE_MASSES)
+    plm, pcost, plmu = profile_on_twin(obj, replay, best, n_mass=TWIN_PROFILE_MASSES,
+                                       progress=lambda i, n: bar.update(1) if bar else None)
     if bar:
         bar.close()
     i_min = int(np.argmin(pcost))
@@ -148,12 +150,12 @@ def refine_with_gradients(obj: fit.PushObjective, start: np.ndarray, history: li
     return np.array([x[0], x[1], latency]), float(min(res.fun, c0)), int(res.nit)
 
 
-def _bar(progress: bool, desc: str):
+def _bar(progress: bool, desc: str, total: int):
     if not progress:
         return None
     from tqdm import tqdm
 
-    return tqdm(total=13, desc=desc, unit="mass", file=sys.stderr, leave=False)
+    return tqdm(total=total, desc=desc, unit="mass", file=sys.stderr, leave=False)
 
 
 def _correlation_inflation(obj: fit.PushObjective, best: np.ndarray, replay: TwinReplay) -> float:

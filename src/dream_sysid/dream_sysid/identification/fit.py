@@ -1,18 +1,15 @@
-"""Fitting mass, friction and latency to a prepared push.
+"""Fitting mass, friction and latency to a prepared push with the differentiable push.
 
-1. Global stage: a batched grid over log-mass x log-friction (latency searched
-   on the recorded trajectories, free), because the loss is rugged at the
-   percent scale and a local search from a far prior stalls.
-2. Gradient stage: Levenberg-Marquardt on (log m, log mu, latency) with the
-   Jacobian of the residuals by forward-mode automatic differentiation through
-   the differentiable push.
-3. Profile likelihood over log-mass (friction and latency re-fitted) with the
-   noise level estimated from the residuals, for an honest 95 % interval and the
-   identifiability check.
+1. Global stage: a batched grid over log-mass x friction laid along the mu*m
+   valley (latency searched on the recorded trajectories, free), because the
+   loss is rugged at the percent scale and a local search from a far prior stalls.
+2. Gradient stage (identification.api): L-BFGS on (log m, log mu) with gradients
+   by reverse-mode automatic differentiation through the differentiable push.
+3. The profile over mass that settles the estimate and its interval is replayed
+   in the MuJoCo twin (identification.twin_replay); `interval` turns it into a
+   95 % profile-likelihood interval.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -28,21 +25,6 @@ CHI2_95 = 3.841               # one parameter
 MASS_RANGE = (0.01, 3.0)      # kg, search bounds
 MU_RANGE = (0.05, 1.5)
 LATENCIES = np.arange(0.0, 0.101, 0.01)
-
-
-@dataclass
-class FitResult:
-    log_mass: float
-    log_mu: float
-    latency: float
-    cost: float
-    iterations: int
-    profile_log_mass: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    profile_cost: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    ci_log_mass: tuple[float, float] = (np.nan, np.nan)
-    sigma_scale: float = 1.0
-    history: list = field(default_factory=list)
-    residual_rms: dict = field(default_factory=dict)
 
 
 def _sample(series: torch.Tensor, t0: float, dt: float, times: torch.Tensor) -> torch.Tensor:
@@ -156,64 +138,6 @@ def global_search(obj: PushObjective, n_mass: int = 21, n_valley: int = 15) -> t
     with torch.no_grad():
         costs, _ = obj.cost(torch.as_tensor(LM.ravel()), torch.as_tensor(LMU.ravel()), LATENCIES)
     return lm, LMU, costs.numpy().reshape(n_mass, n_valley, len(LATENCIES))
-
-
-def refine(obj: PushObjective, start: np.ndarray, iterations: int = 12, callback=None) -> tuple[np.ndarray, float, int]:
-    """Levenberg-Marquardt with forward-mode AD Jacobians of the residuals."""
-    from torch.func import jacfwd
-
-    params = torch.as_tensor(start, dtype=torch.float64)
-    lo = torch.tensor([np.log(MASS_RANGE[0]), np.log(MU_RANGE[0]), 0.0], dtype=torch.float64)
-    hi = torch.tensor([np.log(MASS_RANGE[1]), np.log(MU_RANGE[1]), 0.15], dtype=torch.float64)
-    with torch.no_grad():
-        r = obj.residual_vector(params)
-    cost = float((r ** 2).sum())
-    lam = 1e-2
-    it = 0
-    for it in range(1, iterations + 1):
-        J = jacfwd(obj.residual_vector)(params)
-        with torch.no_grad():
-            JTJ = J.T @ J
-            g = J.T @ r
-            improved = False
-            for _ in range(6):
-                step = torch.linalg.solve(JTJ + lam * torch.diag(torch.diag(JTJ) + 1e-9), -g)
-                trial = torch.minimum(torch.maximum(params + step, lo), hi)
-                r_trial = obj.residual_vector(trial)
-                c_trial = float((r_trial ** 2).sum())
-                if c_trial < cost:
-                    params, r, lam = trial, r_trial, max(lam / 3, 1e-6)
-                    improved = cost - c_trial > 1e-6 * cost
-                    cost = c_trial
-                    break
-                lam *= 4
-        if callback is not None:
-            callback(it, params.numpy().copy(), cost)
-        if not improved:
-            break
-    return params.numpy(), cost, it
-
-
-def profile(obj: PushObjective, best: np.ndarray, half_width: float = 0.6, n: int = 25,
-            n_mu: int = 15) -> tuple[np.ndarray, np.ndarray]:
-    """Profile cost over log-mass: for each mass, the best friction (along the valley, grid +
-    parabola) and latency."""
-    lm = best[0] + np.linspace(-half_width, half_width, n)
-    LM, LMU = _valley_grid(lm, best[0] + best[1] + np.linspace(-0.3, 0.3, n_mu))
-    lats = np.clip(best[2] + np.array([-0.01, 0.0, 0.01]), 0.0, 0.15)
-    with torch.no_grad():
-        costs, _ = obj.cost(torch.as_tensor(LM.ravel()), torch.as_tensor(LMU.ravel()), lats)
-    c = costs.numpy().min(axis=1).reshape(n, n_mu)
-    prof = np.empty(n)
-    for i in range(n):
-        j = int(np.argmin(c[i]))
-        prof[i] = c[i, j]
-        if 0 < j < n_mu - 1:  # parabolic refinement between grid points
-            y0, y1, y2 = c[i, j - 1], c[i, j], c[i, j + 1]
-            denom = y0 - 2 * y1 + y2
-            if denom > 0:
-                prof[i] = y1 - 0.125 * (y0 - y2) ** 2 / denom
-    return lm, prof
 
 
 def interval(lm: np.ndarray, prof: np.ndarray, cost_min: float, scale2: float) -> tuple[float, float, bool]:

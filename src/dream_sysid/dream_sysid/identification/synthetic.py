@@ -13,6 +13,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
+from dream_hw.mjcf import joint_actuator
 from dream_sysid.bag.recording import ArmTrajectory, PoseSeries, PushRecording, Series
 from dream_sysid.push.planner import PushPlan
 from dream_sysid.twin.builder import OBJECT_BODY, Twin
@@ -45,12 +46,6 @@ class TrackerModel:
     state_rate_hz: float = 100.0      # joint states
 
 
-def _actuator(model: mujoco.MjModel, joint: str) -> int:
-    jid = model.joint(joint).id
-    return next(a for a in range(model.nu) if model.actuator_trntype[a] == mujoco.mjtTrn.mjTRN_JOINT
-                and model.actuator_trnid[a, 0] == jid)
-
-
 def _perturb_quat(rng: np.random.Generator, quat: np.ndarray, sigma: float) -> np.ndarray:
     rv = rng.normal(0.0, sigma, 3)
     angle = float(np.linalg.norm(rv))
@@ -76,7 +71,7 @@ def record_push(twin: Twin, plan: PushPlan, scene: Path, *, tracker: TrackerMode
     data = mujoco.MjData(model)
     mujoco.mj_resetDataKeyframe(model, data, model.key("home").id)
     mujoco.mj_forward(model, data)
-    arm_act = np.array([_actuator(model, j) for j in twin.arm_joints])
+    arm_act = np.array([joint_actuator(model, j) for j in twin.arm_joints])
     hand_act = np.array([model.actuator(a).id for a in twin.hand_actuators])
     arm_q = np.array([model.jnt_qposadr[model.joint(j).id] for j in twin.arm_joints])
     hand_q = np.array([model.jnt_qposadr[model.joint(j).id] for j in twin.hand_joints])

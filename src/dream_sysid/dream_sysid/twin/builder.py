@@ -19,6 +19,7 @@ import yaml
 
 from dream_hw.cell import Cell, Hand, Pose
 from dream_hw.errors import UserError
+from dream_hw.mjcf import joint_actuator
 from dream_hw.models import menagerie_xml
 from dream_sysid.twin.object_geometry import ObjectGeometry
 
@@ -247,11 +248,10 @@ def _actuator_index(model: mujoco.MjModel, joint: str) -> int:
 
 def _actuator_for(model: mujoco.MjModel, joint: str) -> str:
     """The (single) actuator driving `joint`."""
-    jid = model.joint(joint).id
-    for a in range(model.nu):
-        if model.actuator_trntype[a] == mujoco.mjtTrn.mjTRN_JOINT and model.actuator_trnid[a, 0] == jid:
-            return model.actuator(a).name
-    raise UserError(f"the twin has no actuator on joint {joint!r}")
+    act = joint_actuator(model, joint)
+    if act is None:
+        raise UserError(f"the twin has no actuator on joint {joint!r}")
+    return model.actuator(act).name
 
 
 def describe(twin: Twin) -> str:
