@@ -64,3 +64,24 @@ def test_a_push_that_does_not_move_the_object_is_an_answer_not_a_number(simulate
     assert out["identifiable"] is False and "moved only" in out["warning"]
     assert out["mass_ci95_kg"][1] / out["mass_ci95_kg"][0] > 10   # honest: anything from light to heavy
     assert out["friction"] is None
+
+
+def test_arm_joints_are_matched_through_a_full_joint_map(cell, simulated_push):
+    """Push bags carry the cell's whole arm map (fr3_*, fer_*, panda_* -> joint*): several driver
+    names per MJCF joint must still find the recorded columns, in prepare and in the twin replay."""
+    import dataclasses
+
+    from dream_sysid.identification.prepare import prepare
+    from dream_sysid.identification.twin_replay import TwinReplay
+
+    rec, scene = simulated_push
+    full = dict(cell.arm.joint_map) | {k: v for k, v in rec.joint_map.items() if k.startswith("joint_")}
+    rec = dataclasses.replace(rec, joint_map=full)
+    model = mujoco.MjModel.from_xml_path(str(scene))
+    mesh = ObjectGeometry.from_file(get_object("domino").mesh_path).mesh
+    prep = prepare(rec, model, mesh, object_body="object", arm_joints=cell.arm.mjcf_joints,
+                   hand_prefix=cell.push_hand.prefix)
+    replay = TwinReplay.build(model, rec, prep, object_body="object", arm_joints=cell.arm.mjcf_joints,
+                              hand_prefix=cell.push_hand.prefix)
+    recorded = np.array([np.interp(prep.t0, rec.arm_states.t, rec.arm_states.position[:, i]) for i in range(7)])
+    np.testing.assert_allclose(replay.arm_q[0], recorded, atol=1e-9)

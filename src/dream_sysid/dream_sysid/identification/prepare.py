@@ -14,6 +14,7 @@ import numpy as np
 import trimesh
 
 from dream_hw.errors import UserError
+from dream_hw.mjcf import joint_actuator
 from dream_sysid.bag.recording import PushRecording, Series
 from dream_sysid.identification.planar_model import PushScenario
 
@@ -73,11 +74,14 @@ def _yaw(q: np.ndarray) -> float:
     return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
 
 
-def _columns(series: Series, names: list[str], what: str) -> np.ndarray:
-    missing = [n for n in names if n not in series.names]
+def joint_columns(series: Series, joint_map: dict[str, str], mjcf_joints, what: str) -> np.ndarray:
+    """Columns of `series` holding `mjcf_joints`, matching its names through the joint map
+    (which may map several drivers' names, fr3/fer/panda, onto the same joint)."""
+    mapped = [joint_map.get(n, n) for n in series.names]
+    missing = [j for j in mjcf_joints if j not in mapped]
     if missing:
         raise UserError(f"{what} lacks joints {missing[:3]}{'...' if len(missing) > 3 else ''}")
-    return np.array([series.names.index(n) for n in names])
+    return np.array([mapped.index(j) for j in mjcf_joints])
 
 
 def prepare(rec: PushRecording, model: mujoco.MjModel, mesh: trimesh.Trimesh, *, object_body: str,
@@ -104,12 +108,9 @@ def prepare(rec: PushRecording, model: mujoco.MjModel, mesh: trimesh.Trimesh, *,
         if mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, name) < 0:
             raise UserError(f"hand joint {name!r} of the recording is not in the scene (check joint_map)")
     hand_qadr = np.array([model.jnt_qposadr[model.joint(n).id] for n in hand_mjcf])
-    hand_act = []
-    for n in hand_mjcf:
-        jid = model.joint(n).id
-        acts = [a for a in range(model.nu) if model.actuator_trnid[a, 0] == jid
-                and model.actuator_trntype[a] == mujoco.mjtTrn.mjTRN_JOINT]
-        hand_act.append(acts[0])
+    hand_act = [joint_actuator(model, n) for n in hand_mjcf]
+    if None in hand_act:
+        raise UserError(f"scene: hand joint {hand_mjcf[hand_act.index(None)]!r} has no actuator")
     kp = model.actuator_gainprm[hand_act, 0]
 
     t = hs.t
@@ -124,8 +125,7 @@ def prepare(rec: PushRecording, model: mujoco.MjModel, mesh: trimesh.Trimesh, *,
 
     arm_qadr = np.array([model.jnt_qposadr[model.joint(j).id] for j in arm_joints])
     if rec.arm_states is not None and len(rec.arm_states.t) > 1:
-        arm_names = [k for j in arm_joints for k, v in rec.joint_map.items() if v == j][:len(arm_joints)]
-        cols = _columns(rec.arm_states, arm_names or list(arm_joints), "the arm's joint states")
+        cols = joint_columns(rec.arm_states, rec.joint_map, arm_joints, "the arm's joint states")
         q_arm = _interp(t, rec.arm_states.t, rec.arm_states.position[:, cols])
     elif rec.arm_trajectories:
         q_arm = _arm_from_trajectories(rec, t, arm_joints, data.qpos[arm_qadr])

@@ -20,8 +20,9 @@ import mujoco
 import numpy as np
 import torch
 
+from dream_hw.mjcf import joint_actuator
 from dream_sysid.bag.recording import PushRecording
-from dream_sysid.identification.prepare import PreparedPush, _hold, _interp
+from dream_sysid.identification.prepare import PreparedPush, _hold, _interp, joint_columns
 
 
 ARM_KP = 2.0e5   # N m/rad: the replayed arm follows its recording within ~0.1 mrad
@@ -61,13 +62,10 @@ class TwinReplay:
         hs = rec.hand_states
         hand_mjcf = [rec.joint_map.get(n, n) for n in hs.names]
 
-        def actuator(jid: int) -> int:
-            return next(a for a in range(m.nu) if m.actuator_trntype[a] == mujoco.mjtTrn.mjTRN_JOINT
-                        and m.actuator_trnid[a, 0] == jid)
-
         hand_j = [m.joint(n).id for n in hand_mjcf]
         arm_j = [m.joint(n).id for n in arm_joints]
-        kp = m.actuator_gainprm[[actuator(j) for j in hand_j], 0]
+        hand_act = np.array([joint_actuator(m, j) for j in hand_j])
+        kp = m.actuator_gainprm[hand_act, 0]
         if rec.hand_cmds is not None and len(rec.hand_cmds.t):
             ctrl = _hold(t, rec.hand_cmds.t, rec.hand_cmds.position)
         elif hs.effort is not None:
@@ -75,9 +73,7 @@ class TwinReplay:
         else:
             ctrl = _interp(t, hs.t, hs.position)
         if rec.arm_states is not None and len(rec.arm_states.t) > 1:
-            inverse = {v: k for k, v in rec.joint_map.items()}
-            names = list(rec.arm_states.names)
-            cols = [names.index(inverse.get(j, j)) for j in arm_joints]
+            cols = joint_columns(rec.arm_states, rec.joint_map, arm_joints, "the arm's joint states")
             arm_q = _interp(t, rec.arm_states.t, rec.arm_states.position[:, cols])
         else:
             data = mujoco.MjData(m)
@@ -87,7 +83,7 @@ class TwinReplay:
         q0 = _interp(np.array([prep.t0]), hs.t, hs.position)[0]
         qd0 = _interp(np.array([prep.t0]), hs.t, hs.velocity)[0] if hs.velocity is not None else np.zeros(len(q0))
 
-        arm_act = np.array([actuator(j) for j in arm_j])
+        arm_act = np.array([joint_actuator(m, j) for j in arm_j])
         m.actuator_gainprm[arm_act, 0] = ARM_KP
         m.actuator_biasprm[arm_act, :3] = [0.0, -ARM_KP, -ARM_KV]
         m.actuator_forcelimited[arm_act] = 0
@@ -108,7 +104,7 @@ class TwinReplay:
             arm_qadr=np.array([m.jnt_qposadr[j] for j in arm_j]), arm_dadr=np.array([m.jnt_dofadr[j] for j in arm_j]),
             arm_act=arm_act,
             hand_qadr=np.array([m.jnt_qposadr[j] for j in hand_j]), hand_dadr=np.array([m.jnt_dofadr[j] for j in hand_j]),
-            hand_act=np.array([actuator(j) for j in hand_j]), obj_qadr=int(obj_adr),
+            hand_act=hand_act, obj_qadr=int(obj_adr),
             obj_geoms=np.array([g for g in range(m.ngeom) if m.geom_bodyid[g] == oid and m.geom_contype[g]]),
             mass0=float(m.body_mass[oid]), inertia0=m.body_inertia[oid].copy(),
         )
