@@ -22,6 +22,19 @@ class JointTrajectory:
             raise ValueError("time_from_start must be non-negative and strictly increasing")
 
 
+def interpolate_from(start: np.ndarray, times: np.ndarray, positions: np.ndarray, t) -> np.ndarray:
+    """Positions at t (scalar or array, s since the trajectory arrived), as the controller
+    interpolates: linearly from `start` to the first point (unless it is at t=0), then
+    point to point, holding the last."""
+    times = np.asarray(times, float)
+    positions = np.asarray(positions, float)
+    if times[0] > 0:
+        times = np.concatenate([[0.0], times])
+        positions = np.vstack([np.asarray(start, float)[None, :], positions])
+    t = np.asarray(t, float)
+    return np.stack([np.interp(t, times, positions[:, j]) for j in range(positions.shape[1])], axis=-1)
+
+
 class TrajectoryFollower:
     """Holds the current joint target; starts each new trajectory from where the arm is."""
 
@@ -48,10 +61,8 @@ class TrajectoryFollower:
         if self._traj is None:
             return self._hold
         t = now - self._start_time
-        times = np.concatenate([[0.0], self._traj.times]) if self._traj.times[0] > 0 else self._traj.times
-        points = np.vstack([self._start_pos, self._traj.positions]) if self._traj.times[0] > 0 else self._traj.positions
-        if t >= times[-1]:
-            self._hold = points[-1].copy()
+        if t >= self._traj.times[-1]:
+            self._hold = np.asarray(self._traj.positions[-1], float).copy()
             self._traj = None
             return self._hold
-        return np.array([np.interp(t, times, points[:, j]) for j in range(points.shape[1])])
+        return interpolate_from(self._start_pos, self._traj.times, self._traj.positions, t)

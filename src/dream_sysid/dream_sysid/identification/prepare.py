@@ -14,6 +14,7 @@ import numpy as np
 import trimesh
 
 from dream_hw.errors import UserError
+from dream_hw.sim.trajectory import interpolate_from
 from dream_hw.mjcf import joint_actuator
 from dream_sysid.bag.recording import PushRecording, Series
 from dream_sysid.identification.planar_model import PushScenario
@@ -243,13 +244,11 @@ def _arm_from_trajectories(rec: PushRecording, t: np.ndarray, arm_joints: tuple[
         mapped = [rec.joint_map.get(n, n) for n in traj.names]
         if sorted(mapped) != sorted(arm_joints):
             raise UserError(f"{rec.path}: a JointTrajectory does not name all arm joints")
-        order = [mapped.index(j) for j in arm_joints]
-        times = np.concatenate([[0.0], traj.times])
-        points = np.vstack([current, traj.positions[:, order]])
+        points = traj.positions[:, [mapped.index(j) for j in arm_joints]]
         end = trajs[i + 1].t_received if i + 1 < len(trajs) else np.inf
         sel = (t >= traj.t_received) & (t < end)
-        out[sel] = _interp(t[sel] - traj.t_received, times, points)
-        current = _interp(np.array([min(end, 1e9) - traj.t_received]), times, points)[0]
+        out[sel] = interpolate_from(current, traj.times, points, t[sel] - traj.t_received)
+        current = interpolate_from(current, traj.times, points, min(end, 1e9) - traj.t_received)
     return out
 
 

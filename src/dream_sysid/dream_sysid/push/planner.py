@@ -29,6 +29,7 @@ import trimesh
 
 from dream_hw.cell import Cell
 from dream_hw.errors import UserError
+from dream_hw.sim.trajectory import interpolate_from
 from dream_sysid.push.program import PushProgram
 from dream_sysid.twin.builder import Twin
 
@@ -138,9 +139,7 @@ class PushPlan:
 
     def arm_target(self, t: float, start: np.ndarray) -> np.ndarray:
         """Joint target at time t as a controller interpolating linearly from `start` (at t=0) does."""
-        times = np.concatenate([[0.0], self.times])
-        points = np.vstack([np.asarray(start, float)[None, :], self.positions])
-        return np.array([np.interp(t, times, points[:, j]) for j in range(points.shape[1])])
+        return interpolate_from(start, self.times, self.positions, t)
 
     def summary(self) -> dict:
         return {
