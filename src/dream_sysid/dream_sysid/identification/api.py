@@ -93,9 +93,12 @@ def identify(recording: PushRecording, *, scene: Path, object_body: str = "objec
     reduced_best = best
     best = np.array([plm[i_min], plmu[i_min], best[2]])
     cost_min = float(pcost[i_min])
-    n_res = int(obj.residual_vector(torch.as_tensor(best)).numel())
+    # The identified push, replayed once, serves the noise estimate, the RMSEs and the report.
+    final = replay.rollout(float(np.exp(best[0])), float(np.exp(best[1])))
+    final_res = obj.residuals(final, torch.tensor([best[2]], dtype=torch.float64))
+    n_res = int(obj.stacked(final_res).numel())
     reduced = cost_min / max(n_res - 3, 1)
-    scale2 = max(1.0, reduced) * _correlation_inflation(obj, best, replay)
+    scale2 = max(1.0, reduced) * _correlation_inflation(final_res["pos"][0].numpy())
     lo, hi, closed = fit.interval(plm, pcost, cost_min, scale2)
     # The interval must admit model error, not only noise: the differentiable push
     # is an independent model of the same push, so where the two disagree the data
@@ -109,7 +112,7 @@ def identify(recording: PushRecording, *, scene: Path, object_body: str = "objec
     if not identifiable:
         warning = (f"this push does not determine mass (95 % interval {np.exp(lo):.3f}-{np.exp(hi):.3f} kg"
                    f"{'' if closed else ' or wider'}: mass and friction trade off along a valley); {HELP_PUSH}")
-    pose_rmse, rot_rmse = _rmse(obj, best, replay)
+    pose_rmse, rot_rmse = _rmse(final_res)
     result = IdentificationResult(
         mass_kg=float(np.exp(best[0])), mass_ci95_kg=(float(np.exp(lo)), float(np.exp(hi))),
         friction=float(np.exp(best[1])), identifiable=bool(identifiable), warning=warning,
@@ -120,7 +123,7 @@ def identify(recording: PushRecording, *, scene: Path, object_body: str = "objec
         from dream_sysid.identification.report import write_report
 
         write_report(Path(report_dir), obj, start, best, history, (lm, lmu, costs), (plm, pcost, cost_min, scale2),
-                     result, Path(scene), object_body, replay)
+                     result, Path(scene), object_body, final)
         log(f"report written to {report_dir}")
     return result
 
@@ -158,11 +161,9 @@ def _bar(progress: bool, desc: str, total: int):
     return tqdm(total=total, desc=desc, unit="mass", file=sys.stderr, leave=False)
 
 
-def _correlation_inflation(obj: fit.PushObjective, best: np.ndarray, replay: TwinReplay) -> float:
-    """(1 + rho) / (1 - rho) from the lag-1 autocorrelation of the position residuals: model error is
-    correlated in time, so there are fewer independent residuals than samples."""
-    sim = replay.rollout(float(np.exp(best[0])), float(np.exp(best[1])))
-    res = obj.residuals(sim, torch.tensor([best[2]], dtype=torch.float64))["pos"][0].numpy()
+def _correlation_inflation(res: np.ndarray) -> float:
+    """(1 + rho) / (1 - rho) from the lag-1 autocorrelation of the position residuals (N, 2): model
+    error is correlated in time, so there are fewer independent residuals than samples."""
     rhos = []
     for col in res.T:
         col = col - col.mean()
@@ -173,9 +174,8 @@ def _correlation_inflation(obj: fit.PushObjective, best: np.ndarray, replay: Twi
     return (1 + rho) / (1 - rho)
 
 
-def _rmse(obj: fit.PushObjective, best: np.ndarray, replay: TwinReplay) -> tuple[float, float]:
-    sim = replay.rollout(float(np.exp(best[0])), float(np.exp(best[1])))
-    res = obj.residuals(sim, torch.tensor([best[2]], dtype=torch.float64))
+def _rmse(res: dict[str, torch.Tensor]) -> tuple[float, float]:
+    """Position (m) and rotation (rad) RMSE from normalised residuals (the Huber-free ones)."""
     pos = res["pos"][0].numpy() * fit.SIGMA_POS
     yaw = res["yaw"][0].numpy() * fit.SIGMA_YAW
     return float(np.sqrt((pos ** 2).sum(axis=1).mean())), float(np.sqrt((yaw ** 2).mean()))

@@ -22,9 +22,9 @@ def _trajectory(obj: fit.PushObjective, params: np.ndarray) -> dict[str, np.ndar
 
 def write_report(out: Path, obj: fit.PushObjective, start: np.ndarray, best: np.ndarray, history: list,
                  grid: tuple, prof: tuple, result: IdentificationResult, scene: Path, object_body: str,
-                 replay=None) -> None:
+                 final: dict | None = None) -> None:
     """`start`: the global stage's estimate (shown with the differentiable push); `best`: the final one
-    (shown replayed in the MuJoCo twin when `replay` is given)."""
+    (`final`: its replay in the MuJoCo twin, else the differentiable push at `best`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -35,8 +35,8 @@ def write_report(out: Path, obj: fit.PushObjective, start: np.ndarray, best: np.
     scn = prep.scenario
     t_sim = prep.t0 + scn.dt * np.arange(scn.steps)
     before = _trajectory(obj, start)
-    if replay is not None:
-        after = {k: v[0].numpy() for k, v in replay.rollout(float(np.exp(best[0])), float(np.exp(best[1]))).items()}
+    if final is not None:
+        after = {k: v[0].numpy() for k, v in final.items()}
     else:
         after = _trajectory(obj, best)
 
