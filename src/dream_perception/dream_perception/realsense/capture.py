@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from dream_hw.errors import UserError
+from dream_perception.tracking.intrinsics import Intrinsics
 
 
 def import_rs():
@@ -37,15 +38,11 @@ class StreamConfig:
 
 
 @dataclass(frozen=True)
-class ColorIntrinsics:
-    width: int
-    height: int
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-    model: str                      # sensor_msgs distortion model: plumb_bob / rational_polynomial / equidistant
-    coeffs: tuple[float, ...]
+class ColorIntrinsics(Intrinsics):
+    """The tracker's pinhole camera plus the device's distortion, for camera_info."""
+
+    model: str = "plumb_bob"        # sensor_msgs distortion model: plumb_bob / rational_polynomial / equidistant
+    coeffs: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
