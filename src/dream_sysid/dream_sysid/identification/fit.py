@@ -84,9 +84,11 @@ class PushObjective:
     @staticmethod
     def robust(r: torch.Tensor) -> torch.Tensor:
         """Huber-weighted residuals: sqrt of the Huber loss, keeping the sign (for least squares)."""
+        # Inside the threshold the result is r itself: written out so that a residual
+        # of exactly zero (noise-free joint data) does not give sqrt'(0) = inf -> NaN.
         a = r.abs()
-        rho = torch.where(a <= HUBER, 0.5 * r * r, HUBER * (a - 0.5 * HUBER))
-        return torch.sign(r) * torch.sqrt(2.0 * rho)
+        outer = torch.sqrt(2.0 * HUBER * (a.clamp_min(HUBER) - 0.5 * HUBER))
+        return torch.where(a <= HUBER, r, torch.sign(r) * outer)
 
     def stacked(self, res: dict[str, torch.Tensor]) -> torch.Tensor:
         B = res["pos"].shape[0]
@@ -141,15 +143,15 @@ def global_search(obj: PushObjective, n_mass: int = 21, n_valley: int = 15) -> t
 
 
 def interval(lm: np.ndarray, prof: np.ndarray, cost_min: float, scale2: float) -> tuple[float, float, bool]:
-    """95 % profile-likelihood interval of log-mass; `closed` is False if it runs off the profile."""
+    """95 % profile-likelihood interval of log-mass: the hull of every grid mass whose
+    profile stays below the threshold (a profile with several dips, as contact
+    switching makes them, gives the wide interval it means); `closed` is False if
+    the hull reaches an end of the grid."""
     threshold = cost_min + CHI2_95 * scale2
-    below = prof <= threshold
-    i_min = int(np.argmin(prof))
-    lo_i, hi_i = i_min, i_min
-    while lo_i > 0 and below[lo_i - 1]:
-        lo_i -= 1
-    while hi_i < len(lm) - 1 and below[hi_i + 1]:
-        hi_i += 1
+    order = np.argsort(lm)
+    lm, prof = np.asarray(lm)[order], np.asarray(prof)[order]
+    below = np.flatnonzero(prof <= threshold)
+    lo_i, hi_i = int(below[0]), int(below[-1])
     closed = lo_i > 0 and hi_i < len(lm) - 1
 
     def cross(i_in: int, i_out: int) -> float:

@@ -47,6 +47,7 @@ class PreparedPush:
     obs: Observations
     t0: float                  # simulation start time (recording clock)
     origin_offset: np.ndarray  # (2,) object origin - COM, in the object's yaw-0 frame
+    pos0: np.ndarray           # initial object position (world), from every pose before it moved
     quat0: np.ndarray          # initial object orientation
     finger: str
     mass_prior: float          # the twin's mass (kg)
@@ -154,8 +155,7 @@ def prepare(rec: PushRecording, model: mujoco.MjModel, mesh: trimesh.Trimesh, *,
 
     # Object: initial pose = median of the first tracked poses (before contact).
     pt = rec.poses.t - latency
-    pos0 = np.median(rec.poses.pos[:5], axis=0)
-    quat0 = rec.poses.quat[0] / np.linalg.norm(rec.poses.quat[0])
+    pos0, quat0 = rest_pose(rec.poses.pos, rec.poses.quat)
     yaw0 = _yaw(quat0)
     body_inertia = model.body_inertia[oid]
     # COM offset in the object's frame (the twin's ipos) rotated by the initial yaw.
@@ -230,7 +230,31 @@ def prepare(rec: PushRecording, model: mujoco.MjModel, mesh: trimesh.Trimesh, *,
         damping=damping, tip_mass=tip_mass, tip_radius=radius, polygon=poly, com0=com0, yaw0=yaw0,
         gyration2=float(body_inertia_zz(model, oid) / mass_prior), torsion_radius=max(torsion_radius, 1e-3),
     )
-    return PreparedPush(scenario, obs, t0, -ipos[:2].copy(), quat0, finger, mass_prior)
+    return PreparedPush(scenario, obs, t0, -ipos[:2].copy(), pos0, quat0, finger, mass_prior)
+
+
+def rest_pose(pos: np.ndarray, quat: np.ndarray, *, departure_m: float = 0.003,
+              margin: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    """The object's pose before the push from every tracked pose while it rested.
+
+    The start of the replay sets where contact happens, and a few millimetres
+    there shift the whole simulated push: the median of all resting poses (often
+    dozens during the approach) is ~5x less noisy than the first few. Resting =
+    before the final run of poses whose 5-pose running median stays more than
+    `departure_m` from the first poses' median (the object left for good; noise
+    crosses the threshold now and then, but never for the rest of the bag),
+    minus `margin` poses (the departure is seen late)."""
+    from scipy.ndimage import median_filter
+
+    head = np.median(pos[:5], axis=0)
+    smooth = median_filter(pos, size=(5, 1), mode="nearest")
+    far = np.linalg.norm(smooth[:, :2] - head[:2], axis=1) > departure_m
+    near = np.flatnonzero(~far)
+    departure = int(near[-1]) + 1 if len(near) else 0
+    n = max(5, departure - margin)
+    rest_q = quat[:n] * np.sign(quat[:n] @ quat[0])[:, None]       # one hemisphere
+    q0 = rest_q.mean(axis=0)
+    return np.median(pos[:n], axis=0), q0 / np.linalg.norm(q0)
 
 
 def _arm_from_trajectories(rec: PushRecording, t: np.ndarray, arm_joints: tuple[str, ...],

@@ -6,10 +6,17 @@ are therefore settled on the twin: the arm follows the recorded joints
 kinematically, the hand its commands under its PD actuators, the object is free,
 and only the contact window is simulated (a few hundred steps per replay).
 
-The arm is made to follow its recorded joints through stiff servos with a
-velocity feed-forward rather than by overwriting its state: overwriting qpos and
-qvel each step lets the Panda actuators' damping decelerate the arm inside the
-step, and the compliant fingers swing from that phantom deceleration.
+The arm, like the hand, replays its commands where the bag has them (the
+arm's JointTrajectory messages, interpolated as joint_trajectory_controller
+does) through the twin's own arm actuators. Without commands it follows the
+measured joints through stiff servos with a velocity feed-forward (overwriting
+qpos and qvel each step would let the actuators' damping decelerate the arm
+inside the step, and the compliant fingers swing from that phantom
+deceleration). The commanded replay is the faithful one: measured here on a
+noise-free twin push of the Lego brick, the stiff-servo replay of the measured
+joints left the object 1-1.8 mm behind the recording during contact (the
+finger's MCP 0.006-0.011 rad apart), enough to bias its mass 2x, while the
+commanded replay reproduced it to 0.1 mm.
 """
 from __future__ import annotations
 
@@ -22,7 +29,7 @@ import torch
 
 from dream_hw.mjcf import joint_actuator
 from dream_sysid.bag.recording import PushRecording
-from dream_sysid.identification.prepare import PreparedPush, _hold, _interp, joint_columns
+from dream_sysid.identification.prepare import PreparedPush, _arm_from_trajectories, _hold, _interp, joint_columns
 
 
 ARM_KP = 2.0e5   # N m/rad: the replayed arm follows its recording within ~0.1 mrad
@@ -33,8 +40,9 @@ ARM_KV = 2.0e3   # N m s/rad
 class TwinReplay:
     model: mujoco.MjModel
     prep: PreparedPush
-    arm_q: np.ndarray        # (T, 7) per simulation step
+    arm_q: np.ndarray        # (T, 7) per simulation step: the arm's state at the start (row 0)
     arm_qd: np.ndarray
+    arm_ctrl: np.ndarray     # (T, 7) arm actuator targets (commands, or stiff-servo references)
     hand_ctrl: np.ndarray    # (T, 16)
     hand_q0: np.ndarray
     hand_qd0: np.ndarray
@@ -72,34 +80,46 @@ class TwinReplay:
             ctrl = _interp(t, hs.t, hs.position + hs.effort / kp)
         else:
             ctrl = _interp(t, hs.t, hs.position)
-        if rec.arm_states is not None and len(rec.arm_states.t) > 1:
+        data = mujoco.MjData(m)
+        mujoco.mj_resetDataKeyframe(m, data, m.key("home").id)
+        q_home = data.qpos[[m.jnt_qposadr[j] for j in arm_j]].copy()
+        measured = rec.arm_states is not None and len(rec.arm_states.t) > 1
+        if measured:
             cols = joint_columns(rec.arm_states, rec.joint_map, arm_joints, "the arm's joint states")
             arm_q = _interp(t, rec.arm_states.t, rec.arm_states.position[:, cols])
+        arm_act = np.array([joint_actuator(m, j) for j in arm_j])
+        if rec.arm_trajectories:
+            first = min(a.t_received for a in rec.arm_trajectories)
+            q_start = _interp(np.array([first]), rec.arm_states.t, rec.arm_states.position[:, cols])[0] \
+                if measured else q_home
+            arm_ctrl = _arm_from_trajectories(rec, t, arm_joints, q_start)
+            if not measured:
+                arm_q = arm_ctrl.copy()
+            arm_qd = np.gradient(arm_q, m.opt.timestep, axis=0)
         else:
-            data = mujoco.MjData(m)
-            mujoco.mj_resetDataKeyframe(m, data, m.key("home").id)
-            arm_q = np.repeat(data.qpos[[m.jnt_qposadr[j] for j in arm_j]][None, :], steps, axis=0)
-        arm_qd = np.gradient(arm_q, m.opt.timestep, axis=0)
+            if not measured:
+                arm_q = np.repeat(q_home[None, :], steps, axis=0)
+            arm_qd = np.gradient(arm_q, m.opt.timestep, axis=0)
+            # Position + velocity feed-forward: kp (q* + kv/kp qd* - q) - kv qd = kp (q* - q) + kv (qd* - qd).
+            arm_ctrl = arm_q + (ARM_KV / ARM_KP) * arm_qd
+            m.actuator_gainprm[arm_act, 0] = ARM_KP
+            m.actuator_biasprm[arm_act, :3] = [0.0, -ARM_KP, -ARM_KV]
+            m.actuator_forcelimited[arm_act] = 0
+            m.actuator_ctrllimited[arm_act] = 0
         q0 = _interp(np.array([prep.t0]), hs.t, hs.position)[0]
         qd0 = _interp(np.array([prep.t0]), hs.t, hs.velocity)[0] if hs.velocity is not None else np.zeros(len(q0))
 
-        arm_act = np.array([joint_actuator(m, j) for j in arm_j])
-        m.actuator_gainprm[arm_act, 0] = ARM_KP
-        m.actuator_biasprm[arm_act, :3] = [0.0, -ARM_KP, -ARM_KV]
-        m.actuator_forcelimited[arm_act] = 0
-        m.actuator_ctrllimited[arm_act] = 0
         oid = m.body(object_body).id
         jnt = m.body_jntadr[oid]
         data = mujoco.MjData(m)
         mujoco.mj_resetDataKeyframe(m, data, m.key("home").id)
         obj_adr = m.jnt_qposadr[jnt]
         rest_z = float(data.qpos[obj_adr + 2])
-        pos0 = np.median(rec.poses.pos[:5], axis=0)
-        qpos0 = np.concatenate([[pos0[0], pos0[1], rest_z], prep.quat0])
+        qpos0 = np.concatenate([[prep.pos0[0], prep.pos0[1], rest_z], prep.quat0])
         tip_body = m.body(hand_prefix + prep.finger).id
         tip_geom = next(g for g in range(m.ngeom) if m.geom_bodyid[g] == tip_body and m.geom_contype[g])
         return cls(
-            model=m, prep=prep, arm_q=arm_q, arm_qd=arm_qd, hand_ctrl=ctrl, hand_q0=q0, hand_qd0=qd0,
+            model=m, prep=prep, arm_q=arm_q, arm_qd=arm_qd, arm_ctrl=arm_ctrl, hand_ctrl=ctrl, hand_q0=q0, hand_qd0=qd0,
             object_qpos0=qpos0, oid=oid, tip_geom=tip_geom,
             arm_qadr=np.array([m.jnt_qposadr[j] for j in arm_j]), arm_dadr=np.array([m.jnt_dofadr[j] for j in arm_j]),
             arm_act=arm_act,
@@ -129,8 +149,7 @@ class TwinReplay:
         com, yaw, tip = [], [], []
         d.qvel[self.arm_dadr] = self.arm_qd[0]
         for k in range(len(self.arm_q)):
-            # Position + velocity feed-forward: kp (q* + kv/kp qd* - q) - kv qd = kp (q* - q) + kv (qd* - qd).
-            d.ctrl[self.arm_act] = self.arm_q[k] + (ARM_KV / ARM_KP) * self.arm_qd[k]
+            d.ctrl[self.arm_act] = self.arm_ctrl[k]
             d.ctrl[self.hand_act] = self.hand_ctrl[k]
             mujoco.mj_step(m, d)
             if k % every == 0:
@@ -152,30 +171,25 @@ def twin_cost(obj, replay: TwinReplay, log_mass: float, log_mu: float, latencies
                for lat in latencies)
 
 
-def profile_on_twin(obj, replay: TwinReplay, best: np.ndarray, *, half_width: float = 1.0, n_mass: int = 13,
-                    n_valley: int = 7, valley_half_width: float = 0.3, progress=None):
-    """Profile cost over log-mass on the MuJoCo twin; for each mass the friction is
-    searched along mu m = const (grid + parabola), latency around the fitted one.
+def profile_on_twin(obj, replay: TwinReplay, log_mu_m: float, latency: float, lm: np.ndarray, *,
+                    valley_half_width: float = 0.4, progress=None) -> tuple[np.ndarray, np.ndarray]:
+    """Profile cost over the log-mass grid `lm` on the MuJoCo twin.
 
-    Returns (log-mass grid, profile cost, best log-friction per mass)."""
-    lm = best[0] + np.linspace(-half_width, half_width, n_mass)
-    du = np.linspace(-valley_half_width, valley_half_width, n_valley)
-    lats = np.clip(best[2] + np.array([-0.01, 0.0, 0.01]), 0.0, 0.15)
-    u_best = best[0] + best[1]
-    prof, lmu_best = np.empty(n_mass), np.empty(n_mass)
+    For each mass the friction is minimised by a bounded Brent search along the
+    valley mu m = exp(log_mu_m) (+- valley_half_width in log), latency within
+    +- 10 ms of the fitted one: a coarse friction grid makes the profile jagged,
+    because the cost is sharp across the valley. Returns (profile cost, best
+    log-friction per mass)."""
+    from scipy.optimize import minimize_scalar
+
+    lats = np.clip(latency + np.array([-0.01, 0.0, 0.01]), 0.0, 0.15)
+    prof, lmu_best = np.empty(len(lm)), np.empty(len(lm))
     for i, lmi in enumerate(lm):
-        costs = np.array([twin_cost(obj, replay, lmi, u_best + d - lmi, lats) for d in du])
-        j = int(np.argmin(costs))
-        prof[i], shift = costs[j], du[j]
-        if 0 < j < n_valley - 1:
-            y0, y1, y2 = costs[j - 1:j + 2]
-            denom = y0 - 2 * y1 + y2
-            if denom > 0:
-                step = du[1] - du[0]
-                offset = 0.5 * (y0 - y2) / denom
-                prof[i] = y1 - 0.125 * (y0 - y2) ** 2 / denom
-                shift = du[j] + offset * step
-        lmu_best[i] = u_best + shift - lmi
+        centre = log_mu_m - lmi
+        res = minimize_scalar(lambda u: twin_cost(obj, replay, lmi, u, lats),
+                              bounds=(centre - valley_half_width, centre + valley_half_width),
+                              method="bounded", options={"xatol": 5e-3})
+        prof[i], lmu_best[i] = float(res.fun), float(res.x)
         if progress is not None:
-            progress(i + 1, n_mass)
-    return lm, prof, lmu_best
+            progress(i + 1, len(lm))
+    return prof, lmu_best

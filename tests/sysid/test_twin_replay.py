@@ -1,0 +1,106 @@
+"""The identification's replay of a push in the twin, and what it is built from:
+the replay reproduces a noise-free push at the true parameters; the object's
+start comes from every resting pose; the interval and the expected interval
+are hulls of the profile's low region; robust residuals have finite gradients."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dream_sysid.bag.reader import load_scene_model
+from dream_sysid.catalogue import get_object
+from dream_sysid.identification.api import object_mesh
+from dream_sysid.identification.fit import PushObjective, interval
+from dream_sysid.identification.information import expected_interval
+from dream_sysid.identification.prepare import prepare, rest_pose
+from dream_sysid.identification.synthetic import TrackerModel, record_push
+from dream_sysid.identification.twin_replay import TwinReplay
+from dream_sysid.push.planner import plan_push
+from dream_sysid.push.program import load_program
+from dream_sysid.twin.builder import ObjectPlacement, build_twin
+from dream_sysid.twin.object_geometry import ObjectGeometry
+
+EXACT = TrackerModel(position_sigma_m=0.0, rotation_sigma_rad=0.0, latency_s=0.0, drop_rate=0.0)
+
+
+@pytest.fixture(scope="module")
+def exact_push(cell, tmp_path_factory):
+    """A noise-free slow push of the Lego brick in the same twin the replay uses."""
+    entry = get_object("lego_brick")
+    geometry = ObjectGeometry.from_file(entry.mesh_path)
+    placement = ObjectPlacement(*entry.pose_xy_yaw)
+    twin = build_twin(cell, geometry, kind="push", mass_kg=entry.mass_kg, friction=0.5, placement=placement)
+    scene = twin.save(tmp_path_factory.mktemp("lego"))
+    q = twin.home_data().qpos
+    plan = plan_push(load_program("slow_sweep"), twin, cell, q[:7], q[-7:-4], q[-4:])
+    rec = record_push(twin, plan, scene, tracker=EXACT, mismatch=None)
+    model = load_scene_model(scene, "object")
+    prep = prepare(rec, model, object_mesh(model, "object"), object_body="object", arm_joints=cell.arm.mjcf_joints,
+                   hand_prefix=cell.push_hand.prefix)
+    replay = TwinReplay.build(model, rec, prep, object_body="object", arm_joints=cell.arm.mjcf_joints,
+                              hand_prefix=cell.push_hand.prefix)
+    return entry.mass_kg, rec, prep, replay
+
+
+def test_replay_at_the_true_parameters_reproduces_the_push(exact_push):
+    # Replaying the arm's commands through the twin's own actuators reproduces the
+    # recording; following the measured joints with stiff servos left the object
+    # 1-1.8 mm behind during contact on this very push.
+    mass, rec, prep, replay = exact_push
+    obj = PushObjective(prep)
+    res = obj.residuals(replay.rollout(mass, 0.5), torch.zeros(1, dtype=torch.float64))
+    pos_mm = res["pos"][0].numpy() * 2.0          # residuals are in units of the 2 mm pose sigma
+    tip_mm = res["tip"][0].numpy() * 1.0          # and of the 1 mm fingertip sigma
+    assert np.abs(pos_mm).max() < 0.4, np.abs(pos_mm).max()
+    assert np.abs(tip_mm).max() < 0.2, np.abs(tip_mm).max()
+    travel = np.linalg.norm(rec.ground_truth.pos[-1, :2] - rec.ground_truth.pos[0, :2])
+    assert travel > 0.03                          # and the push really moved the brick
+    # A wrong mass does not reproduce it.
+    wrong = obj.residuals(replay.rollout(2 * mass, 0.5), torch.zeros(1, dtype=torch.float64))
+    assert np.abs(wrong["tip"][0].numpy()).max() > 5 * np.abs(tip_mm).max()
+
+
+def test_expected_interval_contains_the_truth_and_is_closed_below(exact_push):
+    mass, _, prep, replay = exact_push
+    ei = expected_interval(PushObjective(prep), replay, mass, 0.5, ratios=np.exp(np.linspace(-0.7, 0.7, 8)))
+    assert ei.delta_chi2.min() == 0.0
+    assert ei.lo <= 1.0 <= ei.hi
+    assert ei.lo > np.exp(-0.7)                   # half the mass is ruled out: the finger feels it
+    assert ei.width_ratio == pytest.approx(ei.hi / ei.lo)
+
+
+def test_rest_pose_uses_every_resting_pose():
+    rng = np.random.default_rng(3)
+    n_rest, n_move = 60, 30
+    true = np.array([0.55, 0.02, 0.011])
+    pos = np.repeat(true[None, :], n_rest + n_move, axis=0)
+    pos[n_rest:, 0] += np.linspace(0.002, 0.06, n_move)       # then pushed 6 cm along x
+    noisy = pos + rng.normal(0.0, 0.002, pos.shape)
+    yaw = 0.3
+    quat = np.tile([np.cos(yaw / 2), 0, 0, np.sin(yaw / 2)], (len(pos), 1))
+    quat[1::2] *= -1                                          # q and -q are the same orientation
+    p0, q0 = rest_pose(noisy, quat)
+    first5 = np.median(noisy[:5], axis=0)
+    assert np.linalg.norm(p0[:2] - true[:2]) < 0.0007
+    assert np.linalg.norm(p0[:2] - true[:2]) < np.linalg.norm(first5[:2] - true[:2])
+    assert abs(abs(q0 @ quat[0]) - 1.0) < 1e-9
+
+
+def test_interval_is_the_hull_of_every_dip_below_threshold():
+    lm = np.log(np.array([0.05, 0.07, 0.1, 0.14, 0.2, 0.28, 0.4]))
+    prof = np.array([30.0, 10.0, 0.0, 12.0, 2.0, 20.0, 40.0])    # a second dip at 0.2 kg
+    lo, hi, closed = interval(lm, prof, 0.0, 1.0)
+    assert closed and np.exp(lo) < 0.1 and 0.2 < np.exp(hi) < 0.28
+    lo, hi, closed = interval(lm, np.array([0.0, 1.0, 2.0, 8.0, 9.0, 9.0, 9.0]), 0.0, 1.0)
+    assert not closed and lo == lm[0]
+
+
+def test_robust_residuals_have_finite_gradients_at_zero():
+    # Noise-free joint data give residuals of exactly zero; sqrt'(0) made the whole gradient NaN.
+    r = torch.tensor([0.0, 1.0, -5.0], dtype=torch.float64, requires_grad=True)
+    out = PushObjective.robust(r)
+    (out ** 2).sum().backward()
+    assert torch.isfinite(r.grad).all()
+    assert out[1].item() == pytest.approx(1.0) and out[2].item() < -3.0
+    assert (out[2] ** 2).item() == pytest.approx(2 * 3.0 * (5.0 - 1.5))   # Huber beyond 3 sigma
