@@ -23,6 +23,7 @@ setup(
     entry_points={
         "console_scripts": [
             "dream-grasp-demos = dream_grasp.demos.synthetic:main",
+            "dream-grasp-retarget = dream_grasp.demos.retarget:main",
             "dream-grasp-train = dream_grasp.train:main",
         ],
     },
