@@ -129,9 +129,12 @@ def main() -> int:
             print(f"{prog:14s} {obj:10s} {mass:8.3f} {r['travel_mm']:9.1f} {iv:>24s} {width:>6s}", flush=True)
     summary = {}
     for prog in args.programs:
-        w = [r["width_ratio"] if r.get("closed") else np.inf for r in rows if r["program"] == prog]
-        summary[prog] = {"median_width_ratio": float(np.median(w)) if w else None,
-                         "closed_intervals": int(sum(np.isfinite(w))), "cases": len(w)}
+        # An open interval or an object that did not slide counts as infinitely wide.
+        w = np.array([r["width_ratio"] if r.get("closed") else np.inf for r in rows if r["program"] == prog])
+        med = float(np.median(w)) if len(w) else np.inf
+        summary[prog] = {"median_width_ratio": med if np.isfinite(med) else None,
+                         "closed_intervals": int(np.isfinite(w).sum()), "cases": int(len(w)),
+                         "within_pm10pct": int((w <= 1.22).sum()), "within_pm25pct": int((w <= 1.65).sum())}
     out = {"description": __doc__.split("\n\n")[0], "friction": FRICTION,
            "noise": {"position_sigma_m": 0.002, "rotation_sigma_deg": 1.0, "tip_sigma_m": 0.001, "rate_hz": 30},
            "machine": platform.platform(), "seconds": round(time.perf_counter() - started, 1),
