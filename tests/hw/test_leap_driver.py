@@ -210,3 +210,41 @@ def test_open_errors_name_the_problem(base_config):
         with pytest.raises(UserError, match=r"id\(s\) \[15\]"):
             drv.open()
         assert drv.port is None
+
+
+def test_a_late_reply_is_not_taken_for_an_overload(rig):
+    # A status packet that arrives after its read timed out lands inside the next
+    # transaction. Parsed as the Hardware Error Status reply (the SDK takes the first
+    # packet with the right id), its first byte looks like an overload and the driver
+    # would reboot the servo (torque off mid-grasp).
+    import os
+
+    from dynamixel_sdk import COMM_SUCCESS
+
+    from dream_hw.dynamixel.protocol import encode_status
+
+    emu, plant, drv, clock = rig
+    drv.open()
+    first = drv.cfg.ids[0]                       # the sync read parses the first servo's reply first
+    late = encode_status(first, 0, bytes([HardwareError.OVERLOAD] + [0] * 9))   # a 10-byte state reply
+    group = drv._gsr_err
+    injected = []
+
+    def late_reply_then_read():
+        result = group.txPacket()
+        if not injected:
+            os.write(emu._master, late)         # arrives after the request, before the real replies
+            injected.append(True)
+        return group.rxPacket() if result == COMM_SUCCESS else result
+
+    group.txRxPacket = late_reply_then_read
+    drv._next_health = 0.0
+    drv.step()
+    assert injected
+    assert emu.count(Instruction.REBOOT, first) == 0
+    assert emu.register(first, "torque_enable") == 1
+    assert drv.health().servos[0].error_bits == 0
+    # A real overload is still acted on.
+    emu.inject_hardware_error(first, HardwareError.OVERLOAD)
+    run_until(drv, lambda: emu.count(Instruction.REBOOT, first) == 1, what="reboot of the servo", clock=clock,
+              dt=0.05)

@@ -362,6 +362,18 @@ class LeapDriver:
         if errors is None:
             return
         for s, bits in zip(self.servos, errors):
+            if bits & HardwareError.OVERLOAD and not s.gave_up:
+                # A reboot turns the servo's torque off for a moment: confirm the error
+                # with a read of this servo alone before acting on a byte of a 16-servo
+                # sync read. A reply that arrives after its own read timed out (a
+                # loaded host, a slow servo) lands inside the next transaction, and the
+                # SDK takes the first packet with the right id: a present-current byte
+                # read as error bits looked like an overload (seen on the emulated bus
+                # under CPU load: reboot, torque off mid-grasp).
+                try:
+                    bits = self._read(s.id, XC330.HARDWARE_ERROR_STATUS)
+                except LeapBusError:
+                    continue
             s.error_bits = bits
             s.latched_bits |= bits
             if bits & HardwareError.OVERLOAD and not s.gave_up:
