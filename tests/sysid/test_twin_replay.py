@@ -61,6 +61,22 @@ def test_replay_at_the_true_parameters_reproduces_the_push(exact_push):
     assert np.abs(wrong["tip"][0].numpy()).max() > 5 * np.abs(tip_mm).max()
 
 
+def test_batched_replays_are_the_sequential_replay(exact_push):
+    # mujoco.rollout on two threads, model copies per (mass, friction): the same
+    # physics and the same time alignment as the one-at-a-time replay.
+    mass, _, _, replay = exact_push
+    masses, mus = np.array([mass, 1.7 * mass, 0.6 * mass]), np.array([0.5, 0.3, 0.8])
+    batch = replay.rollout_batch(masses, mus)
+    for i, (m, u) in enumerate(zip(masses, mus)):
+        one = replay.rollout(float(m), float(u))
+        for key in ("com", "yaw", "tip"):
+            assert torch.equal(batch[key][i], one[key][0]), key
+    coarse = replay.rollout_batch(masses, mus, kinematics_every_s=0.01)
+    assert float((coarse["tip"] - batch["tip"]).abs().max()) < 1e-4        # 100 Hz kinematics, linear between
+    assert float((coarse["com"] - batch["com"]).abs().max()) < 1e-4
+    assert not torch.equal(batch["com"][0], batch["com"][1])               # the rows really differ
+
+
 def test_expected_interval_contains_the_truth_and_is_closed_below(exact_push):
     mass, _, prep, replay = exact_push
     ei = expected_interval(PushObjective(prep), replay, mass, 0.5, ratios=np.exp(np.linspace(-0.7, 0.7, 8)))

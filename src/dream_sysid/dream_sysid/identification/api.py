@@ -91,7 +91,7 @@ def identify(recording: PushRecording, *, scene: Path, object_body: str = "objec
     replay = TwinReplay.build(model, recording, prep, object_body=object_body, arm_joints=cell.arm.mjcf_joints,
                               hand_prefix=cell.push_hand.prefix)
     coarse = np.linspace(np.log(PROFILE_RANGE[0]), np.log(PROFILE_RANGE[1]), COARSE_MASSES)
-    bar = _bar(progress, "twin profile", COARSE_MASSES + FINE_MASSES)
+    bar = _bar(progress, "twin profile", 4)
     tick = (lambda i, n: bar.update(1)) if bar else None
     log_mu_m = float(best[0] + best[1])
     pcost, plmu = profile_on_twin(obj, replay, log_mu_m, float(best[2]), coarse, progress=tick)
@@ -139,7 +139,7 @@ def identify(recording: PushRecording, *, scene: Path, object_body: str = "objec
 
 
 def refine_with_gradients(obj: fit.PushObjective, start: np.ndarray, history: list,
-                          max_iterations: int = 5) -> tuple[np.ndarray, float, int]:
+                          max_iterations: int = 2) -> tuple[np.ndarray, float, int]:
     """L-BFGS-B on (log m, log mu), gradients by reverse-mode autodiff; latency held from the global stage."""
     from scipy.optimize import minimize
 
@@ -168,7 +168,7 @@ def _bar(progress: bool, desc: str, total: int):
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit="mass", file=sys.stderr, leave=False)
+    return tqdm(total=total, desc=desc, unit="pass", file=sys.stderr, leave=False)
 
 
 def _correlation_inflation(res: np.ndarray) -> float:

@@ -21,7 +21,7 @@ commanded replay reproduced it to 0.1 mm.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import mujoco
 import numpy as np
@@ -34,6 +34,9 @@ from dream_sysid.identification.prepare import PreparedPush, _arm_from_trajector
 
 ARM_KP = 2.0e5   # N m/rad: the replayed arm follows its recording within ~0.1 mrad
 ARM_KV = 2.0e3   # N m s/rad
+BATCH_THREADS = 2      # mujoco.rollout threads (the machines here have 2 cores)
+BATCH_CHUNK = 16       # model copies kept for batched replays (~36 MB each with the Panda meshes)
+KINEMATICS_EVERY_S = 0.01   # profile replays: kinematics at 100 Hz (the joint-state rate), linear between
 
 
 @dataclass
@@ -59,6 +62,8 @@ class TwinReplay:
     obj_geoms: np.ndarray
     mass0: float
     inertia0: np.ndarray
+    _pool: list = field(default_factory=list, repr=False)       # (model, data) copies for rollout_batch
+    _threads: list = field(default_factory=list, repr=False)    # one MjData per rollout thread
 
     @classmethod
     def build(cls, model: mujoco.MjModel, rec: PushRecording, prep: PreparedPush, *, object_body: str,
@@ -129,14 +134,14 @@ class TwinReplay:
             mass0=float(m.body_mass[oid]), inertia0=m.body_inertia[oid].copy(),
         )
 
-    def rollout(self, mass: float, mu: float) -> dict[str, torch.Tensor]:
-        """One replay; outputs on the differentiable push's time grid, shaped like its rollout (B=1)."""
-        m = self.model
+    def _set_params(self, m: mujoco.MjModel, d: mujoco.MjData, mass: float, mu: float) -> None:
         m.body_mass[self.oid] = mass
         m.body_inertia[self.oid] = self.inertia0 * (mass / self.mass0)
         m.geom_friction[self.obj_geoms, 0] = mu
-        d = mujoco.MjData(m)
         mujoco.mj_setConst(m, d)  # derived constants (invweight0, subtree masses) follow the new mass
+
+    def _start(self, m: mujoco.MjModel, d: mujoco.MjData) -> None:
+        """The replay's initial state in d (forward-computed)."""
         mujoco.mj_resetDataKeyframe(m, d, m.key("home").id)
         d.qpos[self.arm_qadr] = self.arm_q[0]
         d.qpos[self.hand_qadr] = self.hand_q0
@@ -144,10 +149,17 @@ class TwinReplay:
         d.qpos[self.obj_qadr:self.obj_qadr + 7] = self.object_qpos0
         d.ctrl[self.hand_act] = self.hand_ctrl[0]
         mujoco.mj_forward(m, d)
+        d.qvel[self.arm_dadr] = self.arm_qd[0]
+
+    def rollout(self, mass: float, mu: float) -> dict[str, torch.Tensor]:
+        """One replay; outputs on the differentiable push's time grid, shaped like its rollout (B=1)."""
+        m = self.model
+        d = mujoco.MjData(m)
+        self._set_params(m, d, mass, mu)
+        self._start(m, d)
         scn = self.prep.scenario
         every = max(1, int(round(scn.dt / m.opt.timestep)))
         com, yaw, tip = [], [], []
-        d.qvel[self.arm_dadr] = self.arm_qd[0]
         for k in range(len(self.arm_q)):
             d.ctrl[self.arm_act] = self.arm_ctrl[k]
             d.ctrl[self.hand_act] = self.hand_ctrl[k]
@@ -157,11 +169,92 @@ class TwinReplay:
                 w, x, y, z = d.xquat[self.oid]
                 yaw.append(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
                 tip.append(d.geom_xpos[self.tip_geom, :2].copy())
-        yaw = np.unwrap(np.array(yaw))
-        n = scn.steps
-        pad = lambda a: np.concatenate([a, np.repeat(a[-1:], max(0, n - len(a)), axis=0)])[:n]  # noqa: E731
-        return {"com": torch.as_tensor(pad(np.array(com)))[None], "yaw": torch.as_tensor(pad(yaw))[None],
-                "tip": torch.as_tensor(pad(np.array(tip)))[None]}
+        return self._outputs(np.array(com)[None], np.array(yaw)[None], np.array(tip)[None])
+
+    def _outputs(self, com: np.ndarray, yaw: np.ndarray, tip: np.ndarray) -> dict[str, torch.Tensor]:
+        """(B, T', ...) recorded arrays -> the differentiable push's (B, steps, ...) tensors."""
+        n = self.prep.scenario.steps
+
+        def pad(a: np.ndarray) -> np.ndarray:
+            extra = max(0, n - a.shape[1])
+            return np.concatenate([a, np.repeat(a[:, -1:], extra, axis=1)], axis=1)[:, :n]
+
+        return {"com": torch.as_tensor(pad(com)), "yaw": torch.as_tensor(pad(np.unwrap(yaw, axis=1))),
+                "tip": torch.as_tensor(pad(tip))}
+
+    def rollout_batch(self, masses: np.ndarray, mus: np.ndarray, *, nthread: int = BATCH_THREADS,
+                      chunk: int = BATCH_CHUNK, kinematics_every_s: float = 0.0) -> dict[str, torch.Tensor]:
+        """Many replays at once with mujoco.rollout (C threads, open-loop controls),
+        the same physics as `rollout`: outputs (B, steps, ...) for B = len(masses).
+
+        Outputs come from forward kinematics of the returned positions, every
+        `kinematics_every_s` of simulated time (0: every sample) and linearly
+        interpolated between: the poses are tracked at 30 Hz and the joints at 100 Hz,
+        and the kinematics, not the physics, is the Python-bound part."""
+        from mujoco import rollout as mj_rollout
+
+        m0 = self.model
+        masses, mus = np.atleast_1d(masses).astype(float), np.atleast_1d(mus).astype(float)
+        if not self._pool:
+            self._pool = [(copy.copy(m0), None) for _ in range(min(chunk, len(masses)))]
+            self._pool = [(m, mujoco.MjData(m)) for m, _ in self._pool]
+            self._threads = [mujoco.MjData(m0) for _ in range(max(1, nthread))]
+        d0 = self._threads[0]
+        self._start(m0, d0)
+        q_init = d0.qpos.copy()
+        spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
+        state0 = np.empty(mujoco.mj_stateSize(m0, spec))
+        mujoco.mj_getState(m0, d0, state0, spec)
+        nstep = len(self.arm_q)
+        ctrl = np.zeros((nstep, m0.nu))
+        ctrl[:, self.arm_act] = self.arm_ctrl
+        ctrl[:, self.hand_act] = self.hand_ctrl
+        q0 = mujoco.mj_stateSize(m0, mujoco.mjtState.mjSTATE_TIME)         # qpos follows time
+        every = max(1, int(round(self.prep.scenario.dt / m0.opt.timestep)))
+        rec = np.arange(0, nstep, every)
+        coms, yaws, tips = [], [], []
+        for start in range(0, len(masses), len(self._pool)):
+            batch = self._pool[: len(masses[start:start + len(self._pool)])]
+            for (m, d), mass, mu in zip(batch, masses[start:], mus[start:]):
+                self._set_params(m, d, mass, mu)
+            # An explicit zero warm start, as a fresh MjData has: the reused thread data
+            # would otherwise carry the last replay's, and the contacts diverge from it.
+            states, _ = mj_rollout.rollout([m for m, _ in batch], self._threads, state0[None], ctrl[None],
+                                           control_spec=mujoco.mjtState.mjSTATE_CTRL,
+                                           initial_warmstart=np.zeros((1, m0.nv)))
+            # Sample k of `rollout` is the state at t0 + k dt, i.e. before step k (after
+            # mj_step, MjData's kinematics are still those of the step's start).
+            qpos = np.concatenate([np.repeat(q_init[None, None], len(batch), axis=0),
+                                   states[:, :-1, q0:q0 + m0.nq]], axis=1)
+            stride = max(1, int(round(kinematics_every_s / (m0.opt.timestep * every))))
+            com, yaw, tip = self._kinematics(qpos[:, rec], stride)
+            coms.append(com)
+            yaws.append(yaw)
+            tips.append(tip)
+        return self._outputs(np.concatenate(coms), np.concatenate(yaws), np.concatenate(tips))
+
+    def _kinematics(self, qpos: np.ndarray, stride: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Object COM xy, yaw and fingertip xy for (b, T', nq) positions, as `rollout` reads
+        them; forward kinematics every `stride` samples (and the last), linear in between."""
+        m, d = self.model, self._threads[0]
+        b, n = qpos.shape[:2]
+        idx = np.unique(np.append(np.arange(0, n, stride), n - 1))
+        com, yaw, tip = np.empty((b, len(idx), 2)), np.empty((b, len(idx))), np.empty((b, len(idx), 2))
+        for i in range(b):
+            for j, k in enumerate(idx):
+                d.qpos[:] = qpos[i, k]
+                mujoco.mj_kinematics(m, d)
+                com[i, j] = d.xipos[self.oid, :2]
+                w, x, y, z = d.xquat[self.oid]
+                yaw[i, j] = np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+                tip[i, j] = d.geom_xpos[self.tip_geom, :2]
+        if len(idx) == n:
+            return com, yaw, tip
+        grid = np.arange(n)
+        yaw = np.unwrap(yaw, axis=1)
+        lerp = lambda a: np.stack([np.interp(grid, idx, row) for row in a])  # noqa: E731
+        return (np.stack([lerp(com[..., 0]), lerp(com[..., 1])], -1), lerp(yaw),
+                np.stack([lerp(tip[..., 0]), lerp(tip[..., 1])], -1))
 
 
 def twin_cost(obj, replay: TwinReplay, log_mass: float, log_mu: float, latencies) -> float:
@@ -172,24 +265,39 @@ def twin_cost(obj, replay: TwinReplay, log_mass: float, log_mu: float, latencies
 
 
 def profile_on_twin(obj, replay: TwinReplay, log_mu_m: float, latency: float, lm: np.ndarray, *,
-                    valley_half_width: float = 0.4, progress=None) -> tuple[np.ndarray, np.ndarray]:
+                    valley_half_width: float = 0.4, n_friction: int = 9, progress=None) -> tuple[np.ndarray, np.ndarray]:
     """Profile cost over the log-mass grid `lm` on the MuJoCo twin.
 
-    For each mass the friction is minimised by a bounded Brent search along the
-    valley mu m = exp(log_mu_m) (+- valley_half_width in log), latency within
-    +- 10 ms of the fitted one: a coarse friction grid makes the profile jagged,
-    because the cost is sharp across the valley. Returns (profile cost, best
-    log-friction per mass)."""
-    from scipy.optimize import minimize_scalar
-
+    For each mass the friction is searched along the valley mu m = exp(log_mu_m)
+    (+- valley_half_width in log): a grid of `n_friction` values, then a finer grid
+    around the best (the cost is sharp across the valley, so a coarse grid alone
+    makes the profile jagged); latency within +- 10 ms of the fitted one. All
+    replays of a pass run as one batch (TwinReplay.rollout_batch). Returns
+    (profile cost, best log-friction per mass)."""
     lats = np.clip(latency + np.array([-0.01, 0.0, 0.01]), 0.0, 0.15)
-    prof, lmu_best = np.empty(len(lm)), np.empty(len(lm))
-    for i, lmi in enumerate(lm):
-        centre = log_mu_m - lmi
-        res = minimize_scalar(lambda u: twin_cost(obj, replay, lmi, u, lats),
-                              bounds=(centre - valley_half_width, centre + valley_half_width),
-                              method="bounded", options={"xatol": 5e-3})
-        prof[i], lmu_best[i] = float(res.fun), float(res.x)
+    lm = np.asarray(lm, float)
+    offsets = np.linspace(-valley_half_width, valley_half_width, n_friction)
+    step = offsets[1] - offsets[0]
+    centre = log_mu_m - lm                                             # (M,)
+    best_u = np.empty(len(lm))
+    best_c = np.full(len(lm), np.inf)
+    for k, grid in enumerate((offsets, np.linspace(-step, step, 5)[[0, 1, 3, 4]])):
+        base = centre if k == 0 else best_u
+        U = (base[:, None] + grid[None, :]).ravel()
+        M = np.repeat(lm, len(grid))
+        costs = _batch_costs(obj, replay, M, U, lats).reshape(len(lm), len(grid))
+        j = np.argmin(costs, axis=1)
+        better = costs[np.arange(len(lm)), j] < best_c
+        best_c = np.where(better, costs[np.arange(len(lm)), j], best_c)
+        best_u = np.where(better, U.reshape(len(lm), len(grid))[np.arange(len(lm)), j], best_u)
         if progress is not None:
-            progress(i + 1, len(lm))
-    return prof, lmu_best
+            progress(k + 1, 2)
+    return best_c, best_u
+
+
+def _batch_costs(obj, replay: TwinReplay, log_m: np.ndarray, log_mu: np.ndarray, latencies) -> np.ndarray:
+    """Robust cost per (log m, log mu) row, minimised over the latencies."""
+    sim = replay.rollout_batch(np.exp(log_m), np.exp(log_mu), kinematics_every_s=KINEMATICS_EVERY_S)
+    costs = [(obj.stacked(obj.residuals(sim, torch.full((len(log_m),), float(lat), dtype=torch.float64))) ** 2)
+             .sum(dim=1).numpy() for lat in latencies]
+    return np.min(costs, axis=0)
