@@ -7,8 +7,8 @@ The answer follows the contract, its interval holds the estimate, and the
 estimate is latched on /dream/object/inertia.
 
 Not asserted, because it does not hold yet (issue 5): a mass within 10 % of the
-truth. On this push the identifier returned 0.37 kg for the 0.21 kg cookie
-(interval 0.35-0.60, flagged not identifiable): the twin's profile over mass is
+truth. On this push the identifier returned 0.37 and 0.55 kg in two runs for the
+0.21 kg cookie (intervals excluding the truth): the twin's profile over mass is
 jagged at the percent scale (stick-slip of the soft finger), and with 2 mm
 tracking noise a spurious dip wins. See bench/results/sysid.json."""
 from __future__ import annotations
@@ -85,7 +85,7 @@ def test_push_bag_identify_over_dds(ros_node, scenes, tmp_path):
         assert result["pose_rmse_m"] < 0.006, result     # the replayed push follows the tracked cookie
         assert (result["warning"] is None) == result["identifiable"]
         ros_node.spin_until(lambda: bool(inertia), 30.0, "the latched inertia")
-        assert inertia[-1].inertia.m == pytest.approx(mass, rel=1e-6)
+        assert inertia[-1].inertia.m == pytest.approx(mass, rel=1e-4)      # the JSON rounds to 5 digits
     finally:
         codes = [p.stop() for p in reversed(procs)]
     assert all(c == 0 for c in codes), "\n".join(p.output() for p in procs)
