@@ -25,6 +25,8 @@ setup(
             "dream-grasp-demos = dream_grasp.demos.synthetic:main",
             "dream-grasp-retarget = dream_grasp.demos.retarget:main",
             "dream-grasp-train = dream_grasp.train:main",
+            "dream-grasp-node = dream_grasp.nodes.grasp_node:main",
+            "grasp_node = dream_grasp.nodes.grasp_node:main",
         ],
     },
 )

@@ -32,9 +32,32 @@ def test_current_grows_with_mass(scene):
     mapper = GripForceMapper(scene, f_max=40.0)
     q = np.full(16, 0.6)
     active = np.array([True, True, False, True])
-    light = mapper.command(q, force_head_for(0.05, 3, 40.0), active).current_ma
+    joints = np.repeat(active, 4)
+    light = mapper.command(q, force_head_for(0.02, 3, 40.0), active).current_ma
     heavy = mapper.command(q, force_head_for(0.4, 3, 40.0), active).current_ma
-    assert np.all(heavy >= light) and heavy.sum() > light.sum() * 1.5
+    assert np.all(heavy >= light) and heavy[joints].sum() > light[joints].sum() * 1.5
+    assert np.all(light[~joints] == heavy[~joints])          # the finger not in contact keeps its posture
+
+
+def test_gravity_term_bounds_every_orientation(scene):
+    """The worst-orientation gravity torque bounds the torque for any palm orientation, and holding
+    the thumb up alone needs a real share of the cap (its links carry servos)."""
+    mapper = GripForceMapper(scene, f_max=10.0)
+    rng = np.random.default_rng(3)
+    q = np.clip(np.full(16, 0.7), scene.lower, scene.upper)
+    worst = mapper.gravity_torques(q)
+    for _ in range(20):
+        axis = rng.normal(size=3)
+        axis /= np.linalg.norm(axis)
+        angle = rng.uniform(0, np.pi)
+        k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+        rot = np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * k @ k
+        assert np.all(mapper.gravity_torques(q, rot) <= worst + 1e-9)
+    thumb = np.array([j.split("/")[-1].startswith("th_") for j in scene.twin.hand_joints])
+    assert worst[thumb].max() > 0.02                                      # N m
+    # with no grip force asked, an active finger still gets what holds its own links up
+    idle = mapper.command(q, 0.0, np.array([False, False, False, True])).current_ma
+    assert idle[thumb].min() >= worst[thumb].max() / scene.servo.torque_constant * 1e3 - 1e-6
 
 
 def test_weak_current_limit_drops_what_the_cap_holds(scene, demos):

@@ -37,3 +37,17 @@ def test_torchscript_round_trip(tmp_path):
     with torch.no_grad():
         for a, b in zip(model(points, mass), loaded(points, mass)):
             assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_heads_read_the_pooled_features():
+    """forward = the three heads on features(): what phase 2 trains the heads on."""
+    torch.manual_seed(0)
+    model = GraspMLP(hidden=64).eval()
+    points, mass = torch.randn(2, 40, 3) * 0.05, torch.tensor([[0.1], [0.4]])
+    with torch.no_grad():
+        feat = model.features(points, mass)
+        actions, contact, force = model(points, mass)
+        assert feat.shape == (2, 64)
+        assert torch.allclose(actions, model.action_head(feat))
+        assert torch.allclose(contact, torch.sigmoid(model.contact_head(feat)))
+        assert torch.allclose(force, torch.sigmoid(model.force_head(feat)))

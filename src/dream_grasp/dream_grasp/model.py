@@ -54,11 +54,15 @@ class GraspMLP(nn.Module):
         self.contact_head = nn.Linear(hidden, N_CONTACT)
         self.force_head = nn.Linear(hidden, 1)
 
-    def forward(self, points: torch.Tensor, mass: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def features(self, points: torch.Tensor, mass: torch.Tensor) -> torch.Tensor:
+        """The max-pooled backbone output (B, hidden) the three heads read."""
         m = mass.reshape(-1, 1) / self.mass_scale
         mass_feat = torch.cat([m, torch.log(m.clamp_min(1e-3))], dim=-1)           # (B, 2)
         feat = torch.cat([self.encoding(points),
                           mass_feat.unsqueeze(1).expand(-1, points.shape[1], -1)], dim=-1)
-        pooled = self.backbone(feat).max(dim=1).values
+        return self.backbone(feat).max(dim=1).values
+
+    def forward(self, points: torch.Tensor, mass: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        pooled = self.features(points, mass)
         return (self.action_head(pooled), torch.sigmoid(self.contact_head(pooled)),
                 torch.sigmoid(self.force_head(pooled)))
