@@ -31,7 +31,6 @@ from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import InertiaStamped, PoseStamped
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
@@ -40,7 +39,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from dream_hw.cell import load_cell
 from dream_hw.errors import UserError
-from dream_hw.nodes.runner import run_node
+from dream_hw.nodes.runner import run_node, spin_with_service_thread
 
 STATE_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 INERTIA_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -335,32 +334,8 @@ class GraspNode(Node):
         super().destroy_node()
 
 
-def _spin_quietly(executor) -> None:
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-
-
-def _spin(node: GraspNode) -> None:
-    """Subscriptions and timers on this thread's executor, the service on another."""
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    service_executor = SingleThreadedExecutor()
-    service_executor.add_node(node.service_node)
-    service_thread = threading.Thread(target=_spin_quietly, args=(service_executor,), daemon=True)
-    service_thread.start()
-    try:
-        executor.spin()
-    finally:
-        node.shutdown()           # first: release a waiting service callback
-        service_executor.shutdown(timeout_sec=5.0)
-        service_thread.join(timeout=5.0)  # a thread still inside rcl at exit aborts the process
-        executor.shutdown(timeout_sec=5.0)
-
-
 def main(args: list[str] | None = None) -> int:
-    return run_node(GraspNode, "grasp_node", args, spin=_spin)
+    return run_node(GraspNode, "grasp_node", args, spin=spin_with_service_thread)
 
 
 if __name__ == "__main__":

@@ -36,3 +36,33 @@ def run_node(factory: Callable[[], Node], prog: str, args: list[str] | None = No
         node.destroy_node()
         rclpy.try_shutdown()
     return 0
+
+
+def _spin_quietly(executor) -> None:
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+
+
+def spin_with_service_thread(node) -> None:
+    """Spins `node` on this thread and `node.service_node` on its own, so a service
+    callback that waits for motion (a push, a grasp) never blocks the subscriptions
+    it waits on. At exit `node.shutdown()` runs first, to release that callback."""
+    import threading
+
+    from rclpy.executors import SingleThreadedExecutor
+
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    service_executor = SingleThreadedExecutor()
+    service_executor.add_node(node.service_node)
+    service_thread = threading.Thread(target=_spin_quietly, args=(service_executor,), daemon=True)
+    service_thread.start()
+    try:
+        executor.spin()
+    finally:
+        node.shutdown()
+        service_executor.shutdown(timeout_sec=5.0)
+        service_thread.join(timeout=5.0)  # a thread still inside rcl at exit aborts the process
+        executor.shutdown(timeout_sec=5.0)

@@ -28,7 +28,6 @@ from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import PoseStamped
 from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.serialization import deserialize_message
@@ -37,7 +36,7 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from dream_hw.cell import load_cell
-from dream_hw.nodes.runner import run_node
+from dream_hw.nodes.runner import run_node, spin_with_service_thread
 from dream_hw.errors import UserError
 from dream_sysid.bag.reader import DEFAULT_BAG_ROOT, GROUND_TRUTH_TOPIC, INFO_TOPIC, POSE_TOPIC
 from dream_sysid.bag.recorder import STORAGES, BagRecorder, msgtype_name
@@ -294,32 +293,8 @@ class PushExecutorNode(Node):
         super().destroy_node()
 
 
-def _spin_quietly(executor) -> None:
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-
-
-def _spin(node: PushExecutorNode) -> None:
-    """Recording on this thread's executor, the service on another (see the module docstring)."""
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    service_executor = SingleThreadedExecutor()
-    service_executor.add_node(node.service_node)
-    service_thread = threading.Thread(target=_spin_quietly, args=(service_executor,), daemon=True)
-    service_thread.start()
-    try:
-        executor.spin()
-    finally:
-        node.shutdown()           # first: close the bag, release a waiting service callback
-        service_executor.shutdown(timeout_sec=5.0)
-        service_thread.join(timeout=5.0)  # a thread still inside rcl at exit aborts the process
-        executor.shutdown(timeout_sec=5.0)
-
-
 def main(args: list[str] | None = None) -> int:
-    return run_node(PushExecutorNode, "push_executor", args, spin=_spin)
+    return run_node(PushExecutorNode, "push_executor", args, spin=spin_with_service_thread)
 
 
 if __name__ == "__main__":
