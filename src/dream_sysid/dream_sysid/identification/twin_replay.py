@@ -257,13 +257,6 @@ class TwinReplay:
                 np.stack([lerp(tip[..., 0]), lerp(tip[..., 1])], -1))
 
 
-def twin_cost(obj, replay: TwinReplay, log_mass: float, log_mu: float, latencies) -> float:
-    """Robust cost of one twin replay, minimised over the given latencies."""
-    sim = replay.rollout(float(np.exp(log_mass)), float(np.exp(log_mu)))
-    return min(float((obj.stacked(obj.residuals(sim, torch.tensor([float(lat)], dtype=torch.float64))) ** 2).sum())
-               for lat in latencies)
-
-
 def profile_on_twin(obj, replay: TwinReplay, log_mu_m: float, latency: float, lm: np.ndarray, *,
                     valley_half_width: float = 0.4, n_friction: int = 9, progress=None) -> tuple[np.ndarray, np.ndarray]:
     """Profile cost over the log-mass grid `lm` on the MuJoCo twin.
