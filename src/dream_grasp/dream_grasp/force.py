@@ -38,6 +38,7 @@ from dream_grasp.hand_scene import FINGERS, FloatingHandScene
 from dream_hw.errors import UserError
 
 G = 9.81
+GRIP_MARGIN = 4.0          # calibrated in the grasp twin (module docstring)
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class GripForceMapper:
     """Turns the force head and a grasp configuration into capped current limits."""
 
     def __init__(self, scene: FloatingHandScene, f_max: float, friction: float | None = None,
-                 margin: float = 4.0, floor_ma: float = 50.0):
+                 margin: float = GRIP_MARGIN, floor_ma: float = 50.0):
         if f_max <= 0:
             raise UserError(f"f_max must be positive, got {f_max}")
         self.scene = scene

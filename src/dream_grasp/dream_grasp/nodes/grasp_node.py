@@ -40,6 +40,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from dream_hw.cell import load_cell
 from dream_hw.errors import UserError
 from dream_hw.nodes.runner import run_node, spin_with_service_thread
+from dream_grasp.force import GRIP_MARGIN
 
 STATE_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 INERTIA_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -102,8 +103,9 @@ class GraspNode(Node):
         self.declare_parameter("min_rise_m", 0.10, _float("rise above the pre-grasp height that counts as lifted",
                                                           0.01, 0.4))
         self.declare_parameter("pre_grasp_m", 0.08, _float("pre-grasp back-off along the palm normal", 0.02, 0.3))
-        self.declare_parameter("grip_margin", 3.0, _float(
-            "safety factor of the grip force over the static friction bound (GripForceMapper margin)", 1.0, 20.0))
+        self.declare_parameter("grip_margin", GRIP_MARGIN, _float(
+            "safety factor of the grip force over the static friction bound (default: the one "
+            "calibrated in the grasp twin, dream_grasp.force)", 1.0, 20.0))
         self.declare_parameter("twin_check", True, ParameterDescriptor(
             description="try each candidate in the floating-hand twin at the current mass before moving the arm"))
         self.declare_parameter("max_candidates", 0, _int("candidates tried in ranking order (0: all)", 0, 10000))
