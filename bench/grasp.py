@@ -20,10 +20,10 @@ tracker's goal; bench/results/tracker.json measures p95 <= 2.5 mm / 1.5 deg):
 plus success against the conditioning mass (Fig. 3 style sweep), the largest mass the
 policy's grasps lift at the cap, training seconds and inference milliseconds.
 
-Table III: one geometry (the light_block cube), policies trained at three masses
-(demonstrations and training at that mass only, conditioned on it), each evaluated at
-all three; plus a row for one policy trained on all three demonstration sets and
-conditioned on the true mass.
+Table III: one geometry (the light_block cube; the domino again as a second geometry),
+policies trained at three masses (demonstrations and training at that mass only,
+conditioned on it), each evaluated at all three; plus a row for one policy trained on
+all three demonstration sets and conditioned on the true mass.
 
     .venv/bin/python bench/grasp.py                        # all -> bench/results/grasp.json + grasp_*.png
     .venv/bin/python bench/grasp.py --quick --out /tmp/g.json   # 3 objects, fewer demos/trials, no Table III
@@ -62,7 +62,7 @@ SYSID_JSON = RESULTS / "sysid.json"
 TRAIN_MASSES_KG = (0.02, 0.04, 0.08, 0.15, 0.3, 0.6, 1.2)      # mass-conditioned policies
 SWEEP_MASSES_KG = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)              # Fig. 3 style conditioning sweep
 HOLD_GRID_KG = (0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0)        # largest mass lifted at the cap
-TABLE3_OBJECT = "light_block"
+TABLE3_OBJECTS = ("light_block", "domino")
 TABLE3_MASSES_KG = (0.03, 0.06, 0.12)
 BASELINE_MA = 350.0
 GOAL = {"identified_mass_success_min": 0.9, "training_seconds_max": 120.0, "inference_ms_max": 10.0}
@@ -89,6 +89,9 @@ def identified_masses(catalogue: dict) -> dict:
     except (OSError, json.JSONDecodeError) as exc:
         return {oid: {"identified_mass_kg": None, "note": f"no {SYSID_JSON.name}: {exc}"} for oid in catalogue}
     cases = sysid.get("cases", [])
+    source = {"mtime": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(SYSID_JSON.stat().st_mtime)),
+              "git_head_of_that_run": (sysid.get("identifier") or {}).get("git_head"),
+              "program": (sysid.get("config") or {}).get("program")}
     for oid, obj in catalogue.items():
         hits = [c for c in cases if c.get("object_id") == oid and c.get("identified_mass_kg") is not None
                 and abs(float(c.get("mass_kg", -1)) - obj.mass_kg) < 1e-9]
@@ -96,7 +99,7 @@ def identified_masses(catalogue: dict) -> dict:
             c = hits[0]
             out[oid] = {"identified_mass_kg": float(c["identified_mass_kg"]), "case_index": c.get("index"),
                         "case_kind": c.get("kind"), "mass_error_pct": c.get("mass_error_pct"),
-                        "note": f"{len(hits)} case(s) at the catalogue mass; the first is used"}
+                        "note": f"{len(hits)} case(s) at the catalogue mass; the first is used", "sysid_json": source}
         else:
             out[oid] = {"identified_mass_kg": None,
                         "note": "sysid.json has no case of this object at its catalogue mass"}
@@ -298,9 +301,9 @@ def run_table3(lab: Lab, obj, masses: tuple[float, ...], trials: int, seed: int)
 
 
 def print_table(rows: list[dict]) -> None:
-    cols = ("true", "identified", "arbitrary", "fixed350", "fixed550")
+    cols = ("true", "identified", "arbitrary", "fixed350", "fixed550", "true_5mm")
     print(f"\n{'object':15s} {'mass':>6s} {'ident':>7s} " + " ".join(f"{c:>10s}" for c in cols)
-          + f" {'lift@cap':>8s} {'demos':>9s} {'train s':>7s} {'inf ms':>7s}")
+          + f" {'lift@cap':>8s} {'demos@kg':>10s} {'demo s':>6s} {'train s':>7s} {'inf ms':>11s}")
     for r in rows:
         if "error" in r:
             print(f"{r['object_id']:15s} ERROR {r['error']}")
@@ -313,10 +316,13 @@ def print_table(rows: list[dict]) -> None:
             cells.append(f"{'-' if v is None else f'{100 * v:.0f}%':>10s}")
         d = r["demonstrations"]
         dm = f"{d['count']}@{d['mass_kg']:g}"
-        inf = r["inference"]["threads_2"]["one_candidate_forward_and_currents"]["median_ms"]
+        inf2 = r["inference"]["threads_2"]["one_candidate_forward_and_currents"]["median_ms"]
+        inf1 = r["inference"]["threads_1"]["one_candidate_forward_and_currents"]["median_ms"]
         print(f"{r['object_id']:15s} {r['true_mass_kg']:6.3f} {('-' if ident is None else f'{ident:.3f}'):>7s} "
-              + " ".join(cells) + f" {r['holdable']['max_lifted_kg']:8.2f} {dm:>9s} "
-              f"{r['training']['wall_s']:7.1f} {inf:7.2f}")
+              + " ".join(cells) + f" {r['holdable']['max_lifted_kg']:8.2f} {dm:>10s} {d['seconds']:6.0f} "
+              f"{r['training']['wall_s']:7.1f} {inf2:5.2f}/{inf1:5.2f}")
+    print("(inf ms: one wrist pose, forward + currents, median, 2 / 1 torch threads; lift@cap: largest mass "
+          "the policy's grasps lift at 550 mA)")
 
 
 def plot(report: dict, prefix: Path) -> list[str]:
@@ -331,7 +337,7 @@ def plot(report: dict, prefix: Path) -> list[str]:
         cols = ("true", "identified", "arbitrary", "fixed350", "fixed550")
         labels = ("true mass", "identified mass", "arbitrary mass", f"fixed {BASELINE_MA:.0f} mA (baseline)",
                   "fixed 550 mA (cap)")
-        fig, ax = plt.subplots(figsize=(11, 4.2))
+        fig, ax = plt.subplots(figsize=(11, 4.8))
         w = 0.16
         x = np.arange(len(rows))
         for k, (col, lab) in enumerate(zip(cols, labels)):
@@ -342,8 +348,8 @@ def plot(report: dict, prefix: Path) -> list[str]:
         ax.set_ylabel("grasp success (%)")
         ax.set_ylim(0, 105)
         ax.axhline(90, color="k", lw=0.6, ls=":")
-        ax.legend(fontsize=7, ncol=5, loc="upper center", bbox_to_anchor=(0.5, 1.13))
-        ax.set_title("grasp twin, object at true mass, +-3 mm / +-3 deg misplaced", fontsize=9, pad=24)
+        ax.legend(fontsize=7, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.16))
+        ax.set_title("grasp twin, object at true mass, +-3 mm / +-3 deg misplaced", fontsize=9)
         fig.tight_layout()
         path = prefix.parent / f"{prefix.name}_objects.png"
         fig.savefig(path, dpi=120)
@@ -366,8 +372,7 @@ def plot(report: dict, prefix: Path) -> list[str]:
         fig.savefig(path, dpi=120)
         plt.close(fig)
         written.append(str(path))
-    t3 = report.get("table3")
-    if t3:
+    for t3 in ([report["table3"]] + report.get("table3_other_geometries", [])) if "table3" in report else []:
         mat = np.array(t3["success"] + [t3["mass_conditioned_policy"]["success"]]) * 100
         fig, ax = plt.subplots(figsize=(5, 4.2))
         im = ax.imshow(mat, vmin=0, vmax=100, cmap="viridis")
@@ -382,7 +387,8 @@ def plot(report: dict, prefix: Path) -> list[str]:
         ax.set_title(f"Table III in simulation ({t3['object_id']})", fontsize=9)
         fig.colorbar(im, ax=ax, fraction=0.046, label="success (%)")
         fig.tight_layout()
-        path = prefix.parent / f"{prefix.name}_table3.png"
+        suffix = "" if t3 is report["table3"] else f"_{t3['object_id']}"
+        path = prefix.parent / f"{prefix.name}_table3{suffix}.png"
         fig.savefig(path, dpi=120)
         plt.close(fig)
         written.append(str(path))
@@ -408,16 +414,16 @@ def goals(report: dict) -> dict:
         "mean_success": {k: round(float(np.mean([d[o] for o in d if d[o] is not None])), 3) if d else None
                          for k, d in (("true", true), ("identified", ident), ("arbitrary", arb),
                                       ("fixed350", base))},
-        "training_le_120s_every_object": all(v <= GOAL["training_seconds_max"] for v in train_s.values()),
+        "training_le_120s_every_object": all(v <= GOAL["training_seconds_max"] for v in train_s.values())
+        if train_s else None,
         "training_wall_s_max": max(train_s.values()) if train_s else None,
-        "inference_one_candidate_le_10ms": all(v <= GOAL["inference_ms_max"] for v in inf.values()),
+        "inference_one_candidate_le_10ms": all(v <= GOAL["inference_ms_max"] for v in inf.values()) if inf else None,
         "inference_one_candidate_ms_max": max(inf.values()) if inf else None,
         "ranking_all_candidates_ms_max": max(rank.values()) if rank else None,
     }
-    t3 = report.get("table3")
-    if t3:
-        out["table3_diagonal_mean"] = t3["diagonal_mean"]
-        out["table3_off_diagonal_mean"] = t3["off_diagonal_mean"]
+    for t3 in ([report["table3"]] + report.get("table3_other_geometries", [])) if "table3" in report else []:
+        out[f"table3_{t3['object_id']}_diagonal_mean"] = t3["diagonal_mean"]
+        out[f"table3_{t3['object_id']}_off_diagonal_mean"] = t3["off_diagonal_mean"]
     return out
 
 
@@ -427,10 +433,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--objects", nargs="+", metavar="ID", help="only these catalogue objects")
     p.add_argument("--trials", type=int, default=20, help="trials per object and condition (default 20)")
     p.add_argument("--sweep-trials", type=int, default=10, help="trials per conditioning mass of the sweep")
-    p.add_argument("--demos", type=int, default=120, help="demonstrations per object and mass (default 120)")
+    p.add_argument("--demos", type=int, default=80, help="demonstrations per object and mass (default 80)")
     p.add_argument("--no-table3", action="store_true", help="skip the Table III study")
     p.add_argument("--table3-only", action="store_true", help="only the Table III study")
-    p.add_argument("--table3-object", default=TABLE3_OBJECT, help=f"Table III geometry (default {TABLE3_OBJECT})")
+    p.add_argument("--table3-objects", nargs="+", default=list(TABLE3_OBJECTS), metavar="ID",
+                   help=f"Table III geometries (default {' '.join(TABLE3_OBJECTS)}); the first is `table3`")
     p.add_argument("--table3-masses", type=float, nargs=3, default=TABLE3_MASSES_KG, metavar="KG",
                    help=f"Table III masses (default {' '.join(f'{m:g}' for m in TABLE3_MASSES_KG)})")
     p.add_argument("--quick", action="store_true",
@@ -447,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
 
     catalogue = load_catalogue()
     ids = [] if args.table3_only else list(args.objects or catalogue)
-    unknown = [o for o in ids + [args.table3_object] if o not in catalogue]
+    unknown = [o for o in ids + args.table3_objects if o not in catalogue]
     if unknown:
         print(f"unknown object(s) {unknown}; known: {', '.join(catalogue)}", file=sys.stderr)
         return 2
@@ -468,6 +475,7 @@ def main(argv: list[str] | None = None) -> int:
         row = run_object(lab, catalogue[oid], identified, args.trials, args.sweep_trials, args.seed)
         row["identified_mass_kg"] = identified[oid].get("identified_mass_kg")
         row["identified_note"] = identified[oid].get("note")
+        row["identified_source"] = identified[oid].get("sysid_json")
         row["wall_s"] = round(time.time() - t, 1)
         rows.append(row)
         if "error" not in row:
@@ -504,11 +512,14 @@ def main(argv: list[str] | None = None) -> int:
         "objects": rows,
     }
     if not args.no_table3:
-        print(f"Table III ({args.table3_object} at {args.table3_masses} kg) ...", file=sys.stderr, flush=True)
-        t = time.time()
-        report["table3"] = run_table3(lab, catalogue[args.table3_object], tuple(args.table3_masses), args.trials,
-                                      args.seed)
-        report["table3"]["wall_s"] = round(time.time() - t, 1)
+        tables = []
+        for oid in args.table3_objects:
+            print(f"Table III ({oid} at {args.table3_masses} kg) ...", file=sys.stderr, flush=True)
+            t = time.time()
+            tables.append(run_table3(lab, catalogue[oid], tuple(args.table3_masses), args.trials, args.seed))
+            tables[-1]["wall_s"] = round(time.time() - t, 1)
+        report["table3"] = tables[0]
+        report["table3_other_geometries"] = tables[1:]
     report["goals"] = goals(report)
     wall = time.time() - t0
 
@@ -523,13 +534,14 @@ def main(argv: list[str] | None = None) -> int:
     report["wall_seconds"] = round(wall, 1)
 
     print_table(rows)
-    t3 = report.get("table3")
-    if t3:
+    for t3 in ([report["table3"]] + report["table3_other_geometries"]) if "table3" in report else []:
         print(f"\nTable III ({t3['object_id']}), rows = trained at, cols = evaluated at "
-              + ", ".join(f"{1000 * m:.0f} g" for m in t3["masses_kg"]))
-        for m, row in zip(t3["masses_kg"], t3["success"]):
-            print(f"  trained {1000 * m:4.0f} g: " + "  ".join(f"{100 * v:4.0f}%" for v in row))
-        print("  mass-conditioned: " + "  ".join(f"{100 * v:4.0f}%" for v in t3["mass_conditioned_policy"]["success"]))
+              + ", ".join(f"{1000 * m:.0f} g" for m in t3["masses_kg"]) + " (mean active current mA)")
+        for m, row, cur in zip(t3["masses_kg"], t3["success"], t3["mean_active_current_ma"]):
+            print(f"  trained {1000 * m:4.0f} g:  " + "  ".join(f"{100 * v:4.0f}%" for v in row) + f"   ({cur[0]:.0f})")
+        c = t3["mass_conditioned_policy"]
+        print("  mass-conditioned: " + "  ".join(f"{100 * v:4.0f}%" for v in c["success"])
+              + "   (" + ", ".join(f"{x:.0f}" for x in c["mean_active_current_ma"]) + ")")
     print("\ngoals: " + json.dumps(report["goals"]))
     print(f"wall {wall:.0f} s; load average before {load0[0]:.2f}, after {os.getloadavg()[0]:.2f}")
     if out_path is not None:

@@ -40,7 +40,7 @@ def test_demonstration_replays_from_its_file(demos, scene):
 @pytest.fixture(scope="module")
 def trained(demos, scene, ketchup):
     demo, _ = demos
-    cfg = TrainConfig(masses=MASSES, n_points=32, hidden=32, epochs1=600, steps2=2, rollouts=1, progress=False)
+    cfg = TrainConfig(masses=MASSES, n_points=32, hidden=32, epochs1=1500, steps2=2, rollouts=1, progress=False)
     return train(demo, ketchup[1].mesh, scene, cfg)
 
 
@@ -63,7 +63,7 @@ def test_force_head_grows_with_mass_and_so_does_the_current(trained, demos, scen
 def test_phase2_keeps_the_joint_targets(trained, demos, scene, ketchup):
     """By default phase 2 trains the contact and force heads only: the grasps shown to work stay."""
     demo, _ = demos
-    cfg = TrainConfig(masses=MASSES, n_points=32, hidden=32, epochs1=600, steps2=0, progress=False)
+    cfg = TrainConfig(masses=MASSES, n_points=32, hidden=32, epochs1=1500, steps2=0, progress=False)
     phase1_only = train(demo, ketchup[1].mesh, None, cfg)
     x = torch.from_numpy(points_in_palm(trained.points_object, demo.palm_in_object))
     m = torch.full((len(demo), 1), MASSES[1])

@@ -21,11 +21,13 @@ current (its own CurrentLimiter caps again).
 
 `margin` is a safety factor over the static friction bound, calibrated in the grasp
 twin: the lift accelerates the object, contacts are not antipodal, and MuJoCo's soft
-friction lets a weak grip creep out within the 3 s hold. Measured with 60 cube (50 g)
-grasps: margins 1.5 / 2 / 3 / 4 / 6 held 13 / 18 / 37 / 40 / 45 % of grasps demonstrated at
-the cap; and demonstrations searched at the mass-aware current itself found 1 domino
-grasp in 600 trials at margin 2 but 60 in 427 at margin 4. With 4, the current reaches
-the 550 mA cap at about 0.1 kg; heavier objects all get the cap.
+friction lets a weak grip creep out within the 3 s hold. Replaying 60 grasps
+demonstrated at the cap with the mass-aware current instead: margins 1.5 / 2 / 3 / 4
+held 22 / 32 / 52 / 60 % of the 50 g cube's, 8 / 13 / 47 / 77 % of the 58 g lego
+brick's and 45 / 62 / 90 / 90 % of the 106 g domino's. Searching demonstrations at the
+mass-aware current itself (500 trials): margin 2 found 10 lego / 22 domino grasps,
+margin 4 found 35 / 47. With 4, the cube's mean active-finger current is ~200 mA at
+30 g, ~360 mA at 60 g and ~520 mA at 120 g; heavier objects all get the 550 mA cap.
 """
 from __future__ import annotations
 

@@ -55,6 +55,7 @@ class TrialResult:
     n_contacts: int                # fingers touching after closing (the load-sharing count)
     initial_penetration_m: float
     unstable: bool = False         # the simulation blew up (object faster than MAX_OBJECT_SPEED)
+    hand_q: np.ndarray | None = None   # (16,) hand joints after closing and settling (before the lift)
 
     @property
     def contact_flags(self) -> np.ndarray:
@@ -146,6 +147,7 @@ def run_grasp(scene: FloatingHandScene, palm_pos: np.ndarray, palm_rot: np.ndarr
         scene.step(min(stride, n_settle - k))
         too_fast |= bool(np.linalg.norm(d.qvel[lin]) > MAX_OBJECT_SPEED)
     fingers = fingers_touching(scene)
+    hand_q = d.qpos[scene.hand_qadr].copy()
     n_lift = max(1, int(times.lift / dt))
     start = d.ctrl[scene.wrist_act].copy()
     sustained = True
@@ -176,8 +178,9 @@ def run_grasp(scene: FloatingHandScene, palm_pos: np.ndarray, palm_rot: np.ndarr
             break
     warned = any(d.warning[w].number for w in (mujoco.mjtWarning.mjWARN_BADQACC, mujoco.mjtWarning.mjWARN_BADQVEL))
     if warned or too_fast:                      # MuJoCo reset the state, or the solver blew up
-        return TrialResult(False, False, False, 0.0, fingers, int(fingers.sum()), pen, unstable=True)
+        return TrialResult(False, False, False, 0.0, fingers, int(fingers.sum()), pen, unstable=True, hand_q=hand_q)
     rise = float(scene.object_pose()[0][2]) - z0
     in_hand = bool(fingers_touching(scene).any())
     success = rise >= MIN_LIFT_M and in_hand
-    return TrialResult(success, sustained and success, in_hand, rise, fingers, int(fingers.sum()), pen)
+    return TrialResult(success, sustained and success, in_hand, rise, fingers, int(fingers.sum()), pen,
+                       hand_q=hand_q)
