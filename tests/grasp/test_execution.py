@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dream_grasp.execution import (ChosenGrasp, GraspRunner, GraspSequence, GraspTiming, HandCommand, SettleRule,
-                                   Step, TrackingOffset, choose_grasp)
+from dream_grasp.execution import (ChosenGrasp, GraspRunner, GraspSequence, GraspTiming, HandCommand, RetryRule,
+                                   SettleRule, Step, TrackingOffset, choose_grasp, firmer, run_attempts)
 from dream_grasp.force import GripCommand
 from dream_grasp.judge import LiftJudge
 from dream_grasp.planner.base import GraspMotion, PlanningFailed
@@ -256,3 +256,44 @@ def test_sim_io_moves_arm_and_hand_and_reports_the_object(tmp_path, cell):
     io.send_hand(HandCommand(q_hand, np.zeros(16)))                  # a new goal, but no current for it
     io.sleep_until(io.now() + 1.0)
     assert io.sim.data.qpos[io.plant._qadr[mcp]] < 1.3               # the current limit, not the goal, rules
+
+
+# -- re-grasping after a slip ------------------------------------------------------------------------
+def test_a_slip_is_regrasped_with_the_next_candidate_and_a_firmer_grip():
+    pred = prediction([0.99, 0.98, 0.5], [[1, 1, 0, 1]] * 3)
+    cell = ScriptedCell(holds=False)
+    calls = []
+
+    def prepare(tried, gain):
+        calls.append((tried, gain))
+        if len(calls) == 2:                       # the second grasp holds
+            cell.holds, cell.lift_start = True, None
+        chosen = firmer(choose_grasp(pred, FakePlanner({0, 1, 2}), cell.q, np.eye(4), THUMB, exclude=tried), gain)
+        return GraspRunner(GraspSequence(chosen, FakeMapper(), cell.q, VMAX, GraspTiming(hold_s=3.0)), 0.025)
+
+    outcome, attempts = run_attempts(cell, prepare, RetryRule(attempts=3, force_gain=1.5))
+    assert outcome.success and len(attempts) == 2
+    assert calls == [(frozenset(), 1.0), (frozenset({0}), 1.5)]
+    assert [a["candidate"] for a in attempts] == [0, 1]
+    assert not attempts[0]["judge"]["success"] and attempts[1]["judge"]["success"]
+    assert attempts[1]["force_head"] == pytest.approx(0.3) and attempts[1]["current_ma_max"] > attempts[0]["current_ma_max"]
+
+
+def test_no_regrasp_when_the_object_is_not_back_on_the_table():
+    class StuckCell(ScriptedCell):            # the object comes up 4 cm and stays there, tilted in the hand
+        def z(self):
+            return 0.025 if self.lift_start is None else 0.065
+
+    pred = prediction([0.99, 0.98], [[1, 1, 0, 1]] * 2)
+    cell = StuckCell(holds=False)
+    prepare = lambda tried, gain: GraspRunner(GraspSequence(   # noqa: E731
+        firmer(choose_grasp(pred, FakePlanner({0, 1}), cell.q, np.eye(4), THUMB, exclude=tried), gain),
+        FakeMapper(), cell.q, VMAX, GraspTiming(hold_s=3.0)), 0.025)
+    outcome, attempts = run_attempts(cell, prepare, RetryRule(attempts=3))
+    assert not outcome.success and len(attempts) == 1 and "not back on the table" in attempts[0]["retry"]
+
+
+def test_firmer_is_bounded_by_the_force_head_range():
+    chosen = choose_grasp(prediction([1.0], [[1, 1, 0, 1]]), FakePlanner({0}), np.zeros(7), np.eye(4), THUMB)
+    assert firmer(chosen, 1.5).force_head == pytest.approx(0.3)
+    assert firmer(chosen, 10.0).force_head == 1.0

@@ -10,12 +10,14 @@
   GraspRunner    runs the steps through a GraspIO (the node's ROS topics, or a simulation
                  in-process), corrects the arm's steady-state tracking error after each
                  motion (TrackingOffset) and asks judge.LiftJudge whether the object stayed up
+  run_attempts   re-grasps after a slip (RetryRule): the object is back on the table, so
+                 the next candidate is tried with a firmer grip
 
 The node (nodes/grasp_node.py) only implements GraspIO on its topics and clock.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Protocol
 
 import numpy as np
@@ -89,11 +91,13 @@ class ChosenGrasp:
 
 def choose_grasp(prediction: GraspPrediction, planner: Planner, arm_q: np.ndarray, object_pose: np.ndarray,
                  thumb: np.ndarray, max_candidates: int | None = None,
-                 check: Callable[[GraspPrediction, int], str | None] | None = None) -> ChosenGrasp:
+                 check: Callable[[GraspPrediction, int], str | None] | None = None,
+                 exclude: frozenset[int] = frozenset()) -> ChosenGrasp:
     """The best-ranked candidate the planner can reach (and `check`, e.g. a twin_check.TwinCheck,
-    passes: it returns None or the reason); PlanningFailed listing every reason if none."""
+    passes: it returns None or the reason); PlanningFailed listing every reason if none.
+    Candidates in `exclude` (tried already) are skipped."""
     rejected: list[tuple[int, str]] = []
-    order = prediction.ranking()[: max_candidates or len(prediction)]
+    order = [i for i in prediction.ranking() if int(i) not in exclude][: max_candidates or len(prediction)]
     for i in order:
         q_target = prediction.joint_targets[i]
         hand_open = preshape(q_target, thumb)
@@ -286,3 +290,45 @@ class GraspRunner:
             io.send_arm(TimedPath(np.array([rule.move_s]), (target + offset.offset)[None], np.zeros((1, len(target)))))
             io.sleep_until(io.now() + rule.move_s + rule.wait_s)
             self._poses(io)
+
+
+@dataclass(frozen=True)
+class RetryRule:
+    """After a failed lift that left the object on the table: let it settle, then try the
+    next-ranked candidate with `force_gain` times the force head (a slip says the grip was too
+    weak for this object: unmodelled friction or mass error; the driver still caps the current)."""
+
+    attempts: int = 2
+    force_gain: float = 1.5
+    settle_s: float = 1.0
+    on_table_m: float = 0.02         # tracked height within this of the pre-grasp height: back down
+
+
+def firmer(chosen: ChosenGrasp, gain: float) -> ChosenGrasp:
+    """The same grasp with its force head scaled by `gain` (the head's range [0, 1] bounds it)."""
+    return replace(chosen, force_head=float(min(1.0, chosen.force_head * gain)))
+
+
+def run_attempts(io: GraspIO, prepare: Callable[[frozenset[int], float], GraspRunner],
+                 rule: RetryRule = RetryRule()) -> tuple[GraspOutcome, list[dict]]:
+    """Grasps until success or rule.attempts runs: `prepare(tried, gain)` plans one attempt from
+    fresh inputs (skipping the tried candidates, force head x gain). Stops early when the object
+    is not back on the table (it may be tilted in the hand or off the table: a person should look).
+    Returns the last outcome and every attempt's summary."""
+    tried: set[int] = set()
+    gain, history = 1.0, []
+    for k in range(max(1, rule.attempts)):
+        runner = prepare(frozenset(tried), gain)
+        outcome = runner.run(io)
+        history.append(dict(outcome.summary, attempt=k + 1, force_gain=round(gain, 3)))
+        if outcome.success or k + 1 >= rule.attempts:
+            break
+        tried.add(runner.sequence.chosen.index)
+        io.sleep_until(io.now() + rule.settle_s)
+        heights = [z for _, z in io.object_heights()]
+        baseline = runner.judge.baseline_z if runner.judge is not None else runner.recent_z[-1]
+        if not heights or abs(float(np.median(heights[-BASELINE_SAMPLES:])) - baseline) > rule.on_table_m:
+            history[-1]["retry"] = "object not back on the table: no re-grasp"
+            break
+        gain *= rule.force_gain
+    return outcome, history

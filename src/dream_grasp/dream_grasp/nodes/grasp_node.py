@@ -108,6 +108,11 @@ class GraspNode(Node):
             "calibrated in the grasp twin, dream_grasp.force)", 1.0, 20.0))
         self.declare_parameter("twin_check", True, ParameterDescriptor(
             description="try each candidate in the floating-hand twin at the current mass before moving the arm"))
+        self.declare_parameter("attempts", 2, _int(
+            "grasps per execute call: after a failed lift that left the object on the table, the next-ranked "
+            "candidate is tried with a firmer grip (regrasp_force_gain)", 1, 10))
+        self.declare_parameter("regrasp_force_gain", 1.5, _float(
+            "force-head factor per re-grasp (the driver's current cap still bounds the grip)", 1.0, 4.0))
         self.declare_parameter("max_candidates", 0, _int("candidates tried in ranking order (0: all)", 0, 10000))
         self.declare_parameter("hand_rate_hz", 10.0, _float(
             "wall-clock rate of LEAP command re-sends (the driver's watchdog holds after 0.5 s without one)",
@@ -116,7 +121,7 @@ class GraspNode(Node):
             "wall-clock seconds to wait for fresh inputs, or for a clock that stopped, before giving up", 0.1, 300.0))
         p = lambda name: self.get_parameter(name).value  # noqa: E731
 
-        from dream_grasp.execution import GraspTiming
+        from dream_grasp.execution import GraspTiming, RetryRule
         from dream_grasp.force import GripForceMapper
         from dream_grasp.hand_scene import FloatingHandScene, ServoFacts
         from dream_grasp.planner import PLANNERS, make_planner
@@ -153,6 +158,7 @@ class GraspNode(Node):
         self.check = TwinCheck(scene, self.mapper) if p("twin_check") else None
         self.thumb = thumb_mask(scene)
         self.timing = GraspTiming(hold_s=float(p("hold_s")))
+        self.retry = RetryRule(attempts=int(p("attempts")), force_gain=float(p("regrasp_force_gain")))
         self.min_rise = float(p("min_rise_m"))
         self.max_candidates = int(p("max_candidates")) or None
         self.wait_timeout = float(p("wait_timeout_s"))
@@ -294,7 +300,18 @@ class GraspNode(Node):
             self._stop.wait(POLL_S)
 
     def _execute(self) -> dict:
-        from dream_grasp.execution import GraspAborted, GraspRunner, GraspSequence, choose_grasp
+        from dream_grasp.execution import run_attempts
+
+        outcome, attempts = run_attempts(self, self._prepare, self.retry)
+        last = attempts[-1]
+        return {"success": outcome.success, "object_id": self.object.id, **self._plan_info, **last,
+                "attempts": len(attempts),
+                "earlier_attempts": [{k: a[k] for k in ("candidate", "force_gain", "current_ma_max", "judge")}
+                                     for a in attempts[:-1]]}
+
+    def _prepare(self, tried: frozenset[int], gain: float):
+        """One attempt from fresh inputs: predict, choose (skipping `tried`), time the sequence."""
+        from dream_grasp.execution import GraspAborted, GraspRunner, GraspSequence, choose_grasp, firmer
         from dream_grasp.policy import pose_matrix
 
         self._wait_fresh(self.pose, f"a fresh object pose on {self.pose_topic}")
@@ -312,17 +329,16 @@ class GraspNode(Node):
         arm_q = self.arm_joints()
         t0 = time.monotonic()
         prediction = self.policy.predict(object_pose, mass)
-        chosen = choose_grasp(prediction, self.planner, arm_q, object_pose, self.thumb, self.max_candidates,
-                              check=self.check)
+        chosen = firmer(choose_grasp(prediction, self.planner, arm_q, object_pose, self.thumb, self.max_candidates,
+                                     check=self.check, exclude=tried), gain)
         plan_s = time.monotonic() - t0
         sequence = GraspSequence(chosen, self.mapper, arm_q, np.array(self.cell.arm.max_velocity), self.timing)
+        self._plan_info = {"mass_kg": round(mass, 4), "mass_source": source, "planner": self.planner.name,
+                           "plan_s": round(plan_s, 3), "rejections": [f"#{i}: {why}" for i, why in chosen.rejected[:5]]}
         self.get_logger().info(f"grasping {self.object.id} at {mass:.3f} kg ({source}) with candidate "
                                f"#{chosen.index} (score {chosen.score:.2f}, {len(chosen.rejected)} rejected, "
-                               f"planned in {plan_s:.2f} s): {sequence.duration:.1f} s of motion")
-        outcome = GraspRunner(sequence, p.z, min_rise_m=self.min_rise).run(self)
-        return {"success": outcome.success, "object_id": self.object.id, "mass_kg": round(mass, 4),
-                "mass_source": source, "planner": self.planner.name, "plan_s": round(plan_s, 3),
-                "rejections": [f"#{i}: {why}" for i, why in chosen.rejected[:5]], **outcome.summary}
+                               f"force x{gain:.2f}, planned in {plan_s:.2f} s): {sequence.duration:.1f} s of motion")
+        return GraspRunner(sequence, p.z, min_rise_m=self.min_rise)
 
     def shutdown(self) -> None:
         """Stops a grasp in progress (its service call answers with the reason)."""
