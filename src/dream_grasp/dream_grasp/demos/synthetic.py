@@ -14,7 +14,8 @@ retargeted human demonstrations exist. A candidate is planned, not drawn blind:
      the object rises >= 10 cm and stays in the hand; the closing joints of the
      fingers that touched are then re-targeted SQUEEZE_RAD beyond where they
      stopped (so the current limit, not the exact target, sets the grip: see
-     _deepen) and the grasp must work again that way.
+     _deepen); if the deepened grasp fails (thin objects pop out), the grasp is
+     kept as it first held.
 
 Once grasps succeed, most further candidates are small perturbations of them
 (wrist +-5 mm / 5 deg, joints +-0.08 rad): successful grasps cluster, so this
@@ -320,8 +321,8 @@ def generate(scene: FloatingHandScene, count: int, *, seed: int = 0, max_trials:
     current: None/'cap' (the hand's cap), a fixed mA, or 'mass' (mass-aware, see module doc).
     refine: share of candidates drawn as perturbations of grasps already kept.
     robust_trials: also require the grasp to survive this many object misplacements.
-    squeeze: deepen a successful grasp's closing targets (see _deepen) and keep it only if it
-    still works that way.
+    squeeze: deepen a successful grasp's closing targets (see _deepen) where the deepened
+    grasp works too.
     seeds: grasps to refine from the start (e.g. demonstrations of the object at a lower mass);
     they are not demonstrations themselves until they succeed here.
     """
@@ -339,7 +340,7 @@ def generate(scene: FloatingHandScene, count: int, *, seed: int = 0, max_trials:
     kept: list[GraspCandidate] = []
     pool = _candidates(scene, sampler, seeds) if seeds is not None and len(seeds) else []
     stats = {"trials": 0, "unplannable": 0, "penetrating": 0, "dropped": 0, "unstable": 0, "not_robust": 0,
-             "refined": 0, "deepened": 0, "dropped_when_deepened": 0, "kept": 0}
+             "refined": 0, "deepened": 0, "kept_undeepened": 0, "kept": 0}
     bar = tqdm(total=count, desc=f"demos {scene.twin.request.object_id}", file=sys.stderr, disable=not progress)
     while len(rows) < count and stats["trials"] < max_trials:
         stats["trials"] += 1
@@ -356,10 +357,12 @@ def generate(scene: FloatingHandScene, count: int, *, seed: int = 0, max_trials:
         if res.success and squeeze:
             deeper = _deepen(sampler, cand, res)
             if deeper is not None:
-                cand = deeper
-                res, cur = _attempt(scene, cand, currents)
                 stats["deepened"] += 1
-                stats["dropped_when_deepened"] += int(not res.success)
+                res2, cur2 = _attempt(scene, deeper, currents)
+                if res2.success:
+                    cand, res, cur = deeper, res2, cur2
+                else:   # thin objects (the letters) squeezed harder pop out: keep the grasp as it held
+                    stats["kept_undeepened"] += 1
         if res.initial_penetration_m > 0.002:
             stats["penetrating"] += 1
         elif res.unstable:
