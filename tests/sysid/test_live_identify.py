@@ -7,10 +7,13 @@ The answer follows the contract, its interval holds the estimate, and the
 estimate is latched on /dream/object/inertia.
 
 Not asserted, because it does not hold yet (issue 5): a mass within 10 % of the
-truth. On this push the identifier returned 0.37 and 0.55 kg in two runs for the
-0.21 kg cookie (intervals excluding the truth): the twin's profile over mass is
-jagged at the percent scale (stick-slip of the soft finger), and with 2 mm
-tracking noise a spurious dip wins. See bench/results/sysid.json."""
+truth. On this push the identifier returned 0.37, 0.55 and 0.48 kg in three runs for
+the 0.21 kg cookie. Measured on the 0.48 kg bag: the object's start, the median of the
+tracked resting poses, was 0.3 mm (x) and 0.2 mm (y) off the truth, and the finger's
+encoders see that in the contact onset. Replayed from the true start, the cost at
+the truth drops below the cost at 0.48 kg (164 vs 173), but the twin's profile is
+still nearly flat from 0.18 to 0.48 kg (within 3 of each other): stick-slip of the
+soft finger makes it jagged at the percent scale. See bench/results/sysid.json."""
 from __future__ import annotations
 
 import json
