@@ -12,6 +12,7 @@ from dream_hw.dynamixel.emulator import DynamixelEmulator
 from dream_hw.dynamixel.plant import FirstOrderPlant
 from dream_hw.dynamixel.protocol import Instruction
 from dream_hw.errors import UserError
+from dream_hw.leap import conventions as conv
 from dream_hw.leap.config import LeapConfig
 from dream_hw.leap.driver import DriverState, LeapBusError, LeapDriver
 
@@ -248,3 +249,36 @@ def test_a_late_reply_is_not_taken_for_an_overload(rig):
     emu.inject_hardware_error(first, HardwareError.OVERLOAD)
     run_until(drv, lambda: emu.count(Instruction.REBOOT, first) == 1, what="reboot of the servo", clock=clock,
               dt=0.05)
+
+
+def test_a_short_stray_reply_in_the_state_read_is_retried_not_parsed(rig):
+    # A late 1-byte reply (to a health read that timed out) arriving inside the state sync read
+    # is taken by the SDK as the first servo's state reply; its 4-byte fields would then be read
+    # past the end of that reply (IndexError, seen in CI on the emulated bus under load).
+    import os
+
+    from dynamixel_sdk import COMM_SUCCESS
+
+    from dream_hw.dynamixel.protocol import encode_status
+
+    emu, plant, drv, clock = rig
+    drv.open()
+    first = drv.cfg.ids[0]
+    group = drv._gsr
+    injected = []
+
+    def stray_reply_then_read():
+        result = group.txPacket()
+        if not injected:
+            os.write(emu._master, encode_status(first, 0, bytes([0])))
+            injected.append(True)
+        return group.rxPacket() if result == COMM_SUCCESS else result
+
+    group.txRxPacket = stray_reply_then_read
+    clock.t += 0.05
+    state = drv.step()
+    assert injected and drv.comm.rx_corrupt >= 1 and drv.comm.retries >= 1
+    assert state.fresh and len(group.data_dict[first]) == 10
+    ticks = np.array([emu.register(i, "present_position") for i in drv.cfg.ids], float)
+    expected = conv.leap_to_allegro(conv.ticks_to_rad(ticks))
+    np.testing.assert_allclose(state.position, expected, atol=0.01)

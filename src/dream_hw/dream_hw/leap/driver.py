@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 import serial
-from dynamixel_sdk import COMM_SUCCESS, GroupSyncRead, GroupSyncWrite, PacketHandler
+from dynamixel_sdk import COMM_RX_CORRUPT, COMM_SUCCESS, GroupSyncRead, GroupSyncWrite, PacketHandler
 
 from dream_hw.dynamixel.control_table import HardwareError, XC330, describe_errors
 from dream_hw.errors import UserError
@@ -306,8 +306,11 @@ class LeapDriver:
     def _read_state(self) -> HandState | None:
         for attempt in self._attempts():
             result = self._gsr.txRxPacket()
-            if result == COMM_SUCCESS:
+            if result == COMM_SUCCESS and not self._short_replies(self._gsr, _READ_LEN):
                 break
+            if result == COMM_SUCCESS:      # a stray packet with a servo's id was taken for its reply
+                result = COMM_RX_CORRUPT
+                self.port.clearPort()
             self._count(result)
             if attempt < self.cfg.retries:
                 self.comm.retries += 1
@@ -333,6 +336,13 @@ class LeapDriver:
             effort=conv.current_to_torque(cur, self.cfg.torque_constant),
         )
         return self.last
+
+    def _short_replies(self, group, length: int) -> list[int]:
+        """Ids whose sync-read reply holds fewer than `length` bytes. The SDK takes the first status
+        packet carrying the id it waits for and does not check its length, so a late reply to an
+        earlier instruction (e.g. a 1-byte hardware-error read) can stand in for the state reply;
+        reading 4-byte fields from it raised IndexError (seen on the emulated bus under load)."""
+        return [i for i in self.cfg.ids if len(group.data_dict.get(i) or ()) < length]
 
     def _write_goals(self) -> None:
         ticks = conv.rad_to_ticks(conv.allegro_to_leap(self.clamp(self.target)))
