@@ -297,3 +297,16 @@ def test_firmer_is_bounded_by_the_force_head_range():
     chosen = choose_grasp(prediction([1.0], [[1, 1, 0, 1]]), FakePlanner({0}), np.zeros(7), np.eye(4), THUMB)
     assert firmer(chosen, 1.5).force_head == pytest.approx(0.3)
     assert firmer(chosen, 10.0).force_head == 1.0
+
+
+def test_a_regrasp_that_cannot_be_planned_reports_the_attempt_that_ran():
+    pred = prediction([0.99, 0.98], [[1, 1, 0, 1]] * 2)
+    cell = ScriptedCell(holds=False)
+    prepare = lambda tried, gain: GraspRunner(GraspSequence(   # noqa: E731
+        firmer(choose_grasp(pred, FakePlanner({0}), cell.q, np.eye(4), THUMB, exclude=tried), gain),
+        FakeMapper(), cell.q, VMAX, GraspTiming(hold_s=3.0)), 0.025)
+    outcome, attempts = run_attempts(cell, prepare, RetryRule(attempts=2))
+    assert not outcome.success and len(attempts) == 1
+    assert attempts[0]["retry"].startswith("no re-grasp: none of 1 grasp candidates")
+    # the arm went back to where the attempt started before the re-plan was tried
+    np.testing.assert_allclose(cell.arm_cmds[-1][1].end, np.zeros(7))

@@ -131,6 +131,7 @@ class GraspSequence:
         self.open = HandCommand(chosen.hand_open.copy(), posture * 1e-3 * mapper.kt)
         self.closed = HandCommand(self.grip.positions, self.grip.effort_nm)
         m, vmax, t = chosen.motion, np.asarray(max_velocity, float), timing
+        self.max_velocity, self.arm_start = vmax, np.asarray(arm_q, float).copy()
         approach = time_path(arm_q, m.approach, vmax, speed=t.approach_speed, accel=t.accel)
         insert = time_path(approach.end, m.insert, vmax, speed=t.insert_speed, accel=t.accel)
         lift = time_path(insert.end, m.lift, vmax, speed=t.lift_speed, accel=t.accel)
@@ -317,18 +318,31 @@ def run_attempts(io: GraspIO, prepare: Callable[[frozenset[int], float], GraspRu
     Returns the last outcome and every attempt's summary."""
     tried: set[int] = set()
     gain, history = 1.0, []
+    prepared = prepare(frozenset(tried), gain)
     for k in range(max(1, rule.attempts)):
-        runner = prepare(frozenset(tried), gain)
+        runner = prepared
         outcome = runner.run(io)
         history.append(dict(outcome.summary, attempt=k + 1, force_gain=round(gain, 3)))
         if outcome.success or k + 1 >= rule.attempts:
             break
         tried.add(runner.sequence.chosen.index)
-        io.sleep_until(io.now() + rule.settle_s)
+        # Back to where this attempt started (open hand, straight up and out in joint space): the
+        # next plan starts from a configuration its IK is seeded well from, not the lifted arm.
+        seq = runner.sequence
+        back = time_path(io.arm_joints(), seq.arm_start[None], seq.max_velocity,
+                         speed=seq.timing.approach_speed, accel=seq.timing.accel)
+        io.send_arm(back)
+        io.sleep_until(io.now() + max(back.duration, rule.settle_s))
         heights = [z for _, z in io.object_heights()]
         baseline = runner.judge.baseline_z if runner.judge is not None else runner.recent_z[-1]
         if not heights or abs(float(np.median(heights[-BASELINE_SAMPLES:])) - baseline) > rule.on_table_m:
             history[-1]["retry"] = "object not back on the table: no re-grasp"
             break
         gain *= rule.force_gain
+        try:
+            runner = prepare(frozenset(tried), gain)
+        except PlanningFailed as exc:      # report the attempt that ran, and why no other could
+            history[-1]["retry"] = f"no re-grasp: {exc}"
+            break
+        prepared = runner
     return outcome, history
