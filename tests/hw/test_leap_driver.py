@@ -282,3 +282,24 @@ def test_a_short_stray_reply_in_the_state_read_is_retried_not_parsed(rig):
     ticks = np.array([emu.register(i, "present_position") for i in drv.cfg.ids], float)
     expected = conv.leap_to_allegro(conv.ticks_to_rad(ticks))
     np.testing.assert_allclose(state.position, expected, atol=0.01)
+
+
+def test_a_servo_silent_after_its_reboot_does_not_stop_the_driver(rig):
+    # Seen once on the emulated bus under load: the read after a reboot failed and the
+    # exception ended the node. The next health poll sees the servo again instead.
+    emu, plant, drv, clock = rig
+    drv.open()
+    real_read = drv._read
+
+    def read_failing_after_reboot(dev_id, f):
+        if dev_id == 2 and emu.count(Instruction.REBOOT, 2) >= 1:
+            raise LeapBusError(f"LEAP servo {dev_id}: reading {f.name} failed (injected)")
+        return real_read(dev_id, f)
+
+    drv._read = read_failing_after_reboot
+    emu.inject_hardware_error(2, HardwareError.OVERLOAD)
+    run_until(drv, lambda: emu.count(Instruction.REBOOT, 2) == 1, what="reboot of servo 2", clock=clock, dt=0.05)
+    for _ in range(5):
+        clock.t += 0.05
+        drv.step()
+    assert drv.state is DriverState.RUNNING and drv.last.fresh

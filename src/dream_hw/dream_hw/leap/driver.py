@@ -409,9 +409,10 @@ class LeapDriver:
         try:
             self._configure(s.id, hold_ticks=hold)
             self._write(s.id, XC330.TORQUE_ENABLE, 1)
-        except LeapBusError as exc:   # e.g. the error came straight back: torque refused
+            s.error_bits = self._read(s.id, XC330.HARDWARE_ERROR_STATUS)
+        except LeapBusError as exc:   # e.g. the error came straight back: torque refused, or no answer;
+            # the next health poll sees the servo again, and the reboot budget bounds the retries
             log.error("LEAP servo %d after reboot: %s", s.id, exc)
-        s.error_bits = self._read(s.id, XC330.HARDWARE_ERROR_STATUS)
 
     def _reboot_only(self, s: ServoHealth) -> bool:
         """Reboot instruction, then wait (pinging) until the servo answers again."""
