@@ -303,3 +303,22 @@ def test_a_servo_silent_after_its_reboot_does_not_stop_the_driver(rig):
         clock.t += 0.05
         drv.step()
     assert drv.state is DriverState.RUNNING and drv.last.fresh
+
+
+def test_close_turns_torque_off_after_an_interrupted_transaction(rig):
+    """Ctrl-C between an instruction and its reply left the SDK's port busy; torque-off must still go out."""
+    emu, plant, drv, clock = rig
+    drv.open()
+    drv.step()
+    real_read = drv.port.readPort
+
+    def interrupted(length):
+        drv.port.readPort = real_read
+        raise KeyboardInterrupt
+
+    drv.port.readPort = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        drv.step()
+    assert drv.port.is_using                    # the SDK still thinks the reply is pending
+    drv.close()
+    assert all(emu.register(i, "torque_enable") == 0 for i in range(16))

@@ -458,6 +458,7 @@ class LeapDriver:
         """Torque off (default: config) if the bus is alive, then close the port."""
         torque_off = self.cfg.torque_off_on_shutdown if torque_off is None else torque_off
         if self.state is DriverState.RUNNING and torque_off and self.port is not None:
+            self._abandon_transaction()
             for i in self.cfg.ids:
                 try:
                     self._write(i, XC330.TORQUE_ENABLE, 0)
@@ -467,6 +468,19 @@ class LeapDriver:
         if self.state is DriverState.RUNNING:
             self.state = DriverState.CLOSED
             self.message = "closed"
+
+    def _abandon_transaction(self) -> None:
+        """Frees the port from a transaction an exception cut short. The SDK marks the port busy
+        from sending an instruction until its reply is read; Ctrl-C (KeyboardInterrupt) landing
+        in between left it busy, and every torque-off write then failed with "Port is in use!"
+        (seen in CI: the node exited with all 16 servos still torqued). The driver is
+        single-threaded, so at close() nothing else can own the transaction."""
+        assert self.port is not None
+        self.port.is_using = False
+        try:
+            self.port.clearPort()           # drop a half-read reply
+        except DISCONNECTED:
+            pass
 
     def __enter__(self) -> "LeapDriver":
         if self.state is DriverState.CLOSED:
