@@ -427,6 +427,51 @@ def goals(report: dict) -> dict:
     return out
 
 
+def inference_only(lab: Lab, catalogue, ids: list[str], out: Path) -> int:
+    """Inference timing alone, on an otherwise idle machine: the cost of a forward pass does not
+    depend on the weights, so each object's policy is a one-epoch model on its cached
+    demonstrations (same architecture, points and candidates as the study's)."""
+    import torch
+
+    from dream_grasp.force import GripForceMapper
+    from dream_grasp.study import StudyPolicy, inference_timing
+    from dream_grasp.train import TrainConfig, train
+
+    rows = {}
+    load0 = os.getloadavg()
+    for oid in ids:
+        obj = catalogue[oid]
+        demo, _, _, scene, geometry = lab.demonstrations_near(obj, obj.mass_kg)
+        torch.set_num_threads(1)
+        result = train(demo, geometry.mesh, None, TrainConfig(masses=TRAIN_MASSES_KG, epochs1=1, steps2=0,
+                                                              seed=lab.seed, progress=False))
+        policy = StudyPolicy(result.model, result.points_object, demo.palm_in_object, demo.fingers,
+                             result.config.f_max)
+        scene, _ = lab.scene(obj, obj.mass_kg)
+        mapper = GripForceMapper(scene, result.config.f_max)
+        rows[oid] = {}
+        for threads in (2, 1):
+            torch.set_num_threads(threads)
+            rows[oid][f"threads_{threads}"] = inference_timing(policy, mapper, scene, obj.mass_kg, repeats=200)
+        one = rows[oid]["threads_2"]["one_candidate_forward_and_currents"]["median_ms"]
+        print(f"  {oid}: one candidate {one:.2f} ms (2 threads), "
+              f"{rows[oid]['threads_1']['one_candidate_forward_and_currents']['median_ms']:.2f} ms (1 thread); "
+              f"ranking {rows[oid]['threads_2']['rank_all_candidates']['median_ms']:.1f} ms "
+              f"({rows[oid]['threads_2']['candidates']} candidates)", flush=True)
+    worst = max(r["threads_2"]["one_candidate_forward_and_currents"]["median_ms"] for r in rows.values())
+    report = {"what": "GraspMLP inference timing alone (forward pass + force-to-current mapping for one wrist "
+                      "pose; ranking all candidates), median of 200 after 3 warm-ups",
+              "goal_ms": GOAL["inference_ms_max"], "objects": rows, "one_candidate_ms_max_2_threads": worst,
+              "goal_met": worst <= GOAL["inference_ms_max"],
+              "machine": {"cores_visible": os.cpu_count(), "torch": torch.__version__,
+                          "load_average_before": round(load0[0], 2),
+                          "load_average_after": round(os.getloadavg()[0], 2)}}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"one candidate: worst median {worst:.2f} ms (goal <= {GOAL['inference_ms_max']:g} ms); results: {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -442,6 +487,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"Table III masses (default {' '.join(f'{m:g}' for m in TABLE3_MASSES_KG)})")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 3 objects, 40 demos, 8 trials, no Table III; writes only with --out")
+    p.add_argument("--inference-only", action="store_true",
+                   help="only time inference (idle machine), -> bench/results/grasp_inference.json")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work", type=Path, default=None, help="cache demonstrations here (reused when present)")
     p.add_argument("--out", type=Path, default=None, help=f"results JSON (default {DEFAULT_OUT.relative_to(ROOT)})")
@@ -464,6 +511,9 @@ def main(argv: list[str] | None = None) -> int:
     out_path = args.out if args.out is not None else (None if args.quick else DEFAULT_OUT)
     if args.work:
         args.work.mkdir(parents=True, exist_ok=True)
+    if args.inference_only:
+        return inference_only(Lab(args.demos, args.seed, args.work), catalogue, ids,
+                              args.out or DEFAULT_OUT.parent / "grasp_inference.json")
     load0 = os.getloadavg()
     t0 = time.time()
     identified = identified_masses(catalogue)
