@@ -6,23 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from dream_sysid.identification.planar_model import G, PushScenario, rollout
+from dream_sysid.identification.planar_model import G, PushScenario, rollout, straight_push
 
 
 def scenario(speed: float = 0.3, accel: float = 3.0, push_until: float = 0.25, steps: int = 300) -> PushScenario:
     """A 5 cm square object pushed along +x by a fingertip anchored to a trapezoidal motion."""
-    dt = 0.002
-    t = dt * np.arange(steps)
-    v = np.minimum(accel * t, speed)
-    v[t > push_until] = 0.0
-    x = -0.04 + np.cumsum(v) * dt
-    anchor = np.stack([x, np.zeros_like(x)], 1)
-    half = 0.025
-    poly = np.array([[-half, -half], [half, -half], [half, half], [-half, half]])
-    return PushScenario(dt=dt, anchor=anchor, anchor_vel=np.gradient(anchor, dt, axis=0), tip0=anchor[0],
-                        tipv0=np.zeros(2), stiffness=np.diag([60.0, 2000.0]), damping=np.diag([0.5, 15.0]),
-                        tip_mass=0.015, tip_radius=0.012, polygon=poly, com0=np.zeros(2), yaw0=0.0,
-                        gyration2=(2 * half) ** 2 / 6, torsion_radius=0.019)
+    return straight_push(speed, accel, push_until, steps)
 
 
 def _run(scn, masses, mus):

@@ -42,10 +42,28 @@ class PushScenario:
     torsion_radius: float         # mean distance of the support from the COM (m)
     contact_stiffness: float = 3000.0
     contact_damping: float = 10.0
+    face_friction_coupling: float = 1.0   # 1: a bending finger slides up the face (the twin); 0: rigid tip at fixed height
 
     @property
     def steps(self) -> int:
         return len(self.anchor)
+
+
+def straight_push(speed: float = 0.3, accel: float = 3.0, push_until: float = 0.25, steps: int = 300,
+                  dt: float = 0.002, half: float = 0.025, coupling: float = 1.0) -> PushScenario:
+    """A square object (side 2*half) pushed along +x by a fingertip whose anchor follows a
+    trapezoidal velocity profile: the reference case for tests and the consistency bench."""
+    t = dt * np.arange(steps)
+    v = np.minimum(accel * t, speed)
+    v[t > push_until] = 0.0
+    x = -(half + 0.015) + np.cumsum(v) * dt
+    anchor = np.stack([x, np.zeros_like(x)], 1)
+    poly = np.array([[-half, -half], [half, -half], [half, half], [-half, half]])
+    return PushScenario(dt=dt, anchor=anchor, anchor_vel=np.gradient(anchor, dt, axis=0), tip0=anchor[0],
+                        tipv0=np.zeros(2), stiffness=np.diag([60.0, 2000.0]), damping=np.diag([0.5, 15.0]),
+                        tip_mass=0.015, tip_radius=0.012, polygon=poly, com0=np.zeros(2), yaw0=0.0,
+                        gyration2=(2 * half) ** 2 / 6, torsion_radius=0.019 * half / 0.025,
+                        face_friction_coupling=coupling)
 
 
 def _edges(polygon: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -119,7 +137,7 @@ def rollout(scn: PushScenario, log_mass: torch.Tensor, log_mu: torch.Tensor,
         # Loading (deflection growing) slides the tip up the face, unloading down.
         defl = p - anchor[k]
         loading = torch.tanh(((defl * (pv - anchor_v[k])).sum(dim=1)) / LOADING_RATE_SCALE)
-        normal = torch.clamp(m * G + mu * fn * loading, min=0.0)
+        normal = torch.clamp(m * G + scn.face_friction_coupling * mu * fn * loading, min=0.0)
         speed = torch.sqrt((v * v).sum(dim=1, keepdim=True) + 1e-12)
         v = v * torch.clamp(1.0 - dt * (mu * normal / m)[:, None] / speed, min=0.0)
         spin = torch.sqrt(w * w + 1e-12)
