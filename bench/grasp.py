@@ -99,6 +99,9 @@ def identified_masses(catalogue: dict) -> dict:
             c = hits[0]
             out[oid] = {"identified_mass_kg": float(c["identified_mass_kg"]), "case_index": c.get("index"),
                         "case_kind": c.get("kind"), "mass_error_pct": c.get("mass_error_pct"),
+                        # identifiable False: the push did not pin the mass; a value equal to the
+                        # catalogue mass is then the twin's prior, not a measurement
+                        "identifiable": c.get("identifiable"), "warning": c.get("warning"),
                         "note": f"{len(hits)} case(s) at the catalogue mass; the first is used", "sysid_json": source}
         else:
             out[oid] = {"identified_mass_kg": None,
