@@ -19,7 +19,6 @@ lifecycle wrapper would add transitions nobody drives yet.
 from __future__ import annotations
 
 import math
-import signal
 import sys
 
 import numpy as np
@@ -35,6 +34,7 @@ from dream_hw.cell import load_cell
 from dream_hw.errors import EXIT_BAD_INPUT, UserError
 from dream_hw.leap.config import LeapConfig
 from dream_hw.leap.driver import DriverState, Health, LeapBusError, LeapDriver
+from dream_hw.nodes.runner import install_shutdown_signals
 
 # Commands: only the newest target matters; best effort accepts both reliable
 # and best-effort publishers.
@@ -229,8 +229,7 @@ def diagnostics(h: Health, port: str) -> list[DiagnosticStatus]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv if argv is None else argv
     rclpy.init(args=args)
-    # SIGTERM (launch, systemd, docker stop) ends the loop like Ctrl-C does.
-    signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
+    install_shutdown_signals()       # Ctrl-C / SIGTERM end the loop between cycles, not inside a transaction
     node = None
     code = 0
     try:

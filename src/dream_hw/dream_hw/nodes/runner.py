@@ -14,14 +14,28 @@ from rclpy.node import Node
 from dream_hw.errors import EXIT_BAD_INPUT, UserError
 
 
+def install_shutdown_signals() -> None:
+    """SIGINT (Ctrl-C) and SIGTERM (launch, systemd, docker stop) request a shutdown that the
+    spin loop notices between callbacks. Python's default SIGINT raises KeyboardInterrupt
+    wherever the main thread happens to be: inside message deserialisation it surfaced as a
+    TypeError traceback and exit 1 (CI, push_executor), inside a dynamixel transaction it left
+    the port busy for torque-off. A second Ctrl-C raises KeyboardInterrupt as usual, for a node
+    that does not stop."""
+    def request_shutdown(signum, frame) -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        rclpy.try_shutdown()
+
+    signal.signal(signal.SIGINT, request_shutdown)
+    signal.signal(signal.SIGTERM, request_shutdown)
+
+
 def run_node(factory: Callable[[], Node], prog: str, args: list[str] | None = None,
              spin: Callable[[Node], None] = rclpy.spin) -> int:
     """Creates the node with `factory` and `spin`s it until shutdown; returns the exit status.
 
     `spin` may arrange its own executors; it must shut them down before returning."""
     rclpy.init(args=args)
-    # SIGTERM (launch, systemd, docker stop) ends the spin like Ctrl-C does.
-    signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
+    install_shutdown_signals()
     try:
         node = factory()
     except UserError as exc:
