@@ -34,7 +34,7 @@ from dream_hw.cell import load_cell
 from dream_hw.errors import EXIT_BAD_INPUT, UserError
 from dream_hw.leap.config import LeapConfig
 from dream_hw.leap.driver import DriverState, Health, LeapBusError, LeapDriver
-from dream_hw.nodes.runner import install_shutdown_signals
+from dream_hw.nodes.runner import SPIN_PERIOD_S, StopRequest
 
 # Commands: only the newest target matters; best effort accepts both reliable
 # and best-effort publishers.
@@ -229,15 +229,15 @@ def diagnostics(h: Health, port: str) -> list[DiagnosticStatus]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv if argv is None else argv
     rclpy.init(args=args)
-    install_shutdown_signals()       # Ctrl-C / SIGTERM end the loop between cycles, not inside a transaction
+    stop = StopRequest().install()   # Ctrl-C / SIGTERM end the loop between cycles, not inside a transaction
     node = None
     code = 0
     try:
         node = LeapDriverNode()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        while rclpy.ok() and node.error is None:
-            executor.spin_once(timeout_sec=0.1)
+        while rclpy.ok() and node.error is None and not stop.requested:
+            executor.spin_once(timeout_sec=SPIN_PERIOD_S)
         if node.error is not None:
             print(f"leap_driver: error: {node.error}", file=sys.stderr)
             code = 1
