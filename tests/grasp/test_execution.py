@@ -299,14 +299,33 @@ def test_firmer_is_bounded_by_the_force_head_range():
     assert firmer(chosen, 10.0).force_head == 1.0
 
 
+def test_with_no_other_candidate_usable_the_same_grasp_is_tried_again_firmer():
+    pred = prediction([0.99, 0.98], [[1, 1, 0, 1]] * 2)
+    cell = ScriptedCell(holds=False)
+    calls = []
+
+    def prepare(tried, gain):
+        calls.append((tried, gain))
+        return GraspRunner(GraspSequence(firmer(choose_grasp(pred, FakePlanner({0}), cell.q, np.eye(4), THUMB,
+                                                             exclude=tried), gain),
+                                         FakeMapper(), cell.q, VMAX, GraspTiming(hold_s=3.0)), 0.025)
+
+    outcome, attempts = run_attempts(cell, prepare, RetryRule(attempts=2))
+    assert not outcome.success and len(attempts) == 2
+    assert calls == [(frozenset(), 1.0), (frozenset({0}), 1.5), (frozenset(), 1.5)]
+    assert [a["candidate"] for a in attempts] == [0, 0]
+    assert attempts[1]["current_ma_max"] > attempts[0]["current_ma_max"]
+    assert attempts[0]["retry"].startswith("no other candidate usable, the same grasp again firmer")
+
+
 def test_a_regrasp_that_cannot_be_planned_reports_the_attempt_that_ran():
     pred = prediction([0.99, 0.98], [[1, 1, 0, 1]] * 2)
     cell = ScriptedCell(holds=False)
+    planners = iter([FakePlanner({0}), FakePlanner(set()), FakePlanner(set())])   # then nothing is reachable
     prepare = lambda tried, gain: GraspRunner(GraspSequence(   # noqa: E731
-        firmer(choose_grasp(pred, FakePlanner({0}), cell.q, np.eye(4), THUMB, exclude=tried), gain),
+        firmer(choose_grasp(pred, next(planners), cell.q, np.eye(4), THUMB, exclude=tried), gain),
         FakeMapper(), cell.q, VMAX, GraspTiming(hold_s=3.0)), 0.025)
     outcome, attempts = run_attempts(cell, prepare, RetryRule(attempts=2))
     assert not outcome.success and len(attempts) == 1
-    assert attempts[0]["retry"].startswith("no re-grasp: none of 1 grasp candidates")
-    # the arm went back to where the attempt started before the re-plan was tried
+    assert attempts[0]["retry"].startswith("no re-grasp: none of 2 grasp candidates")
     np.testing.assert_allclose(cell.arm_cmds[-1][1].end, np.zeros(7))

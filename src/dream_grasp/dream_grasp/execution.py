@@ -296,8 +296,9 @@ class GraspRunner:
 @dataclass(frozen=True)
 class RetryRule:
     """After a failed lift that left the object on the table: let it settle, then try the
-    next-ranked candidate with `force_gain` times the force head (a slip says the grip was too
-    weak for this object: unmodelled friction or mass error; the driver still caps the current)."""
+    next-ranked candidate (or, if none is usable, the same one) with `force_gain` times the
+    force head (a slip says the grip was too weak for this object: unmodelled friction or mass
+    error; the driver still caps the current)."""
 
     attempts: int = 2
     force_gain: float = 1.5
@@ -341,8 +342,15 @@ def run_attempts(io: GraspIO, prepare: Callable[[frozenset[int], float], GraspRu
         gain *= rule.force_gain
         try:
             runner = prepare(frozenset(tried), gain)
-        except PlanningFailed as exc:      # report the attempt that ran, and why no other could
-            history[-1]["retry"] = f"no re-grasp: {exc}"
-            break
+        except PlanningFailed as exc:
+            # No other candidate is usable where the object now lies (seen in the simulated cell:
+            # the next-ranked palm orientations out of the arm's reach). The grasp that slipped,
+            # firmer, is still a better bet than none: a slip says the grip was too weak.
+            try:
+                runner = prepare(frozenset(), gain)
+            except PlanningFailed as again:   # report the attempt that ran, and why no other could
+                history[-1]["retry"] = f"no re-grasp: {again}"
+                break
+            history[-1]["retry"] = f"no other candidate usable, the same grasp again firmer ({exc})"
         prepared = runner
     return outcome, history

@@ -312,6 +312,7 @@ class GraspNode(Node):
     def _prepare(self, tried: frozenset[int], gain: float):
         """One attempt from fresh inputs: predict, choose (skipping `tried`), time the sequence."""
         from dream_grasp.execution import GraspAborted, GraspRunner, GraspSequence, choose_grasp, firmer
+        from dream_grasp.planner import PlanningFailed
         from dream_grasp.policy import pose_matrix
 
         self._wait_fresh(self.pose, f"a fresh object pose on {self.pose_topic}")
@@ -329,11 +330,15 @@ class GraspNode(Node):
         arm_q = self.arm_joints()
         t0 = time.monotonic()
         prediction = self.policy.predict(object_pose, mass)
-        chosen = firmer(choose_grasp(prediction, self.planner, arm_q, object_pose, self.thumb, self.max_candidates,
-                                     check=self.check, exclude=tried), gain)
+        try:
+            chosen = firmer(choose_grasp(prediction, self.planner, arm_q, object_pose, self.thumb,
+                                         self.max_candidates, check=self.check, exclude=tried), gain)
+        except PlanningFailed as exc:     # say where the object was: a dropped one may have moved
+            raise PlanningFailed(f"object at ({p.x:.3f}, {p.y:.3f}, {p.z:.3f}) m: {exc}") from exc
         plan_s = time.monotonic() - t0
         sequence = GraspSequence(chosen, self.mapper, arm_q, np.array(self.cell.arm.max_velocity), self.timing)
-        self._plan_info = {"mass_kg": round(mass, 4), "mass_source": source, "planner": self.planner.name,
+        self._plan_info = {"object_xyz": [round(p.x, 4), round(p.y, 4), round(p.z, 4)],
+                           "mass_kg": round(mass, 4), "mass_source": source, "planner": self.planner.name,
                            "plan_s": round(plan_s, 3), "rejections": [f"#{i}: {why}" for i, why in chosen.rejected[:5]]}
         self.get_logger().info(f"grasping {self.object.id} at {mass:.3f} kg ({source}) with candidate "
                                f"#{chosen.index} (score {chosen.score:.2f}, {len(chosen.rejected)} rejected, "
