@@ -71,7 +71,7 @@ def _z(msg: PoseStamped) -> float:
 
 
 # Measured in this test (30 runs, default grip margin): the first grasp of the 50 g block
-# slipped in 8 (3-finger top grasp; at the 550 mA cap still 2 in 10), as the grasp study finds
+# slipped in 11 (3-finger top grasp; at the 550 mA cap still 2 in 10), as the grasp study finds
 # for this block (65 % at its mass-aware current). The node re-grasps (here up to
 # 3 attempts, the same grasp firmer when no other candidate is reachable); one rerun on top
 # covers a drop that leaves the block out of reach.
