@@ -200,10 +200,8 @@ def _rates(results: dict) -> dict:
 
 def run_object(lab: Lab, obj, identified: dict, trials: int, sweep_trials: int, seed: int) -> dict:
     """Demonstrations, training and every evaluation of one catalogue object."""
-    import torch
-
     from dream_grasp.force import GripForceMapper
-    from dream_grasp.study import Condition, StudyPolicy, evaluate, holdable_mass, inference_timing, jitters
+    from dream_grasp.study import Condition, StudyPolicy, evaluate, holdable_mass, jitters
 
     row: dict = {"object_id": obj.id, "true_mass_kg": obj.mass_kg, "friction": obj.friction}
     demo, demo_mass, attempts, scene, geometry = lab.demonstrations_near(obj, obj.mass_kg)
@@ -242,13 +240,22 @@ def run_object(lab: Lab, obj, identified: dict, trials: int, sweep_trials: int, 
     row["sweep"] = {f"{m:g}": evaluate(scene, policy, mapper, obj.mass_kg, Condition(f"m{m:g}", mass_kg=m),
                                        sweep_offsets).summary() for m in SWEEP_MASSES_KG}
     row["holdable"] = holdable_mass(scene, policy, mapper, list(HOLD_GRID_KG))
-    timing = {}
+    row["inference"] = timings(policy, mapper, scene, obj.mass_kg)
+    return row
+
+
+def timings(policy, mapper, scene, mass_kg: float, repeats: int = 50) -> dict:
+    """Inference timing with 2 torch threads (the goal's setting) and 1; training runs with 1 after."""
+    import torch
+
+    from dream_grasp.study import inference_timing
+
+    out = {}
     for threads in (2, 1):
         torch.set_num_threads(threads)
-        timing[f"threads_{threads}"] = inference_timing(policy, mapper, scene, obj.mass_kg)
+        out[f"threads_{threads}"] = inference_timing(policy, mapper, scene, mass_kg, repeats=repeats)
     torch.set_num_threads(1)
-    row["inference"] = timing
-    return row
+    return out
 
 
 def run_table3(lab: Lab, obj, masses: tuple[float, ...], trials: int, seed: int) -> dict:
@@ -437,14 +444,14 @@ def inference_only(lab: Lab, catalogue, ids: list[str], out: Path) -> int:
     import torch
 
     from dream_grasp.force import GripForceMapper
-    from dream_grasp.study import StudyPolicy, inference_timing
+    from dream_grasp.study import StudyPolicy
     from dream_grasp.train import TrainConfig, train
 
     rows = {}
     load0 = os.getloadavg()
     for oid in ids:
         obj = catalogue[oid]
-        demo, _, _, scene, geometry = lab.demonstrations_near(obj, obj.mass_kg)
+        demo, _, _, _, geometry = lab.demonstrations_near(obj, obj.mass_kg)
         torch.set_num_threads(1)
         result = train(demo, geometry.mesh, None, TrainConfig(masses=TRAIN_MASSES_KG, epochs1=1, steps2=0,
                                                               seed=lab.seed, progress=False))
@@ -452,10 +459,7 @@ def inference_only(lab: Lab, catalogue, ids: list[str], out: Path) -> int:
                              result.config.f_max)
         scene, _ = lab.scene(obj, obj.mass_kg)
         mapper = GripForceMapper(scene, result.config.f_max)
-        rows[oid] = {}
-        for threads in (2, 1):
-            torch.set_num_threads(threads)
-            rows[oid][f"threads_{threads}"] = inference_timing(policy, mapper, scene, obj.mass_kg, repeats=200)
+        rows[oid] = timings(policy, mapper, scene, obj.mass_kg, repeats=200)
         one = rows[oid]["threads_2"]["one_candidate_forward_and_currents"]["median_ms"]
         print(f"  {oid}: one candidate {one:.2f} ms (2 threads), "
               f"{rows[oid]['threads_1']['one_candidate_forward_and_currents']['median_ms']:.2f} ms (1 thread); "

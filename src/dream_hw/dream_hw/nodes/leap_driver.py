@@ -34,7 +34,7 @@ from dream_hw.cell import load_cell
 from dream_hw.errors import EXIT_BAD_INPUT, UserError
 from dream_hw.leap.config import LeapConfig
 from dream_hw.leap.driver import DriverState, Health, LeapBusError, LeapDriver
-from dream_hw.nodes.runner import SPIN_PERIOD_S, StopRequest
+from dream_hw.nodes.runner import StopRequest, spin_executor
 
 # Commands: only the newest target matters; best effort accepts both reliable
 # and best-effort publishers.
@@ -236,8 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         node = LeapDriverNode()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        while rclpy.ok() and node.error is None and not stop.requested:
-            executor.spin_once(timeout_sec=SPIN_PERIOD_S)
+        spin_executor(executor, stop, done=lambda: node.error is not None)
         if node.error is not None:
             print(f"leap_driver: error: {node.error}", file=sys.stderr)
             code = 1

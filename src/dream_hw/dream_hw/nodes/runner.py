@@ -39,13 +39,18 @@ class StopRequest:
         return self
 
 
+def spin_executor(executor, stop: StopRequest, done: Callable[[], bool] = lambda: False) -> None:
+    """Spins `executor` on this thread until a stop is requested, rclpy shuts down or `done()`."""
+    while rclpy.ok() and not stop.requested and not done():
+        executor.spin_once(timeout_sec=SPIN_PERIOD_S)
+
+
 def spin_until_stopped(node: Node, stop: StopRequest) -> None:
     """Spins `node` on this thread until a stop is requested or rclpy shuts down."""
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        while rclpy.ok() and not stop.requested:
-            executor.spin_once(timeout_sec=SPIN_PERIOD_S)
+        spin_executor(executor, stop)
     finally:
         executor.shutdown(timeout_sec=5.0)
 
@@ -93,8 +98,7 @@ def spin_with_service_thread(node, stop: StopRequest) -> None:
     service_thread = threading.Thread(target=_spin_quietly, args=(service_executor,), daemon=True)
     service_thread.start()
     try:
-        while rclpy.ok() and not stop.requested:
-            executor.spin_once(timeout_sec=SPIN_PERIOD_S)
+        spin_executor(executor, stop)
     finally:
         node.shutdown()
         service_executor.shutdown(timeout_sec=5.0)
