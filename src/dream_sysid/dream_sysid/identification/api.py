@@ -144,12 +144,18 @@ def refine_with_gradients(obj: fit.PushObjective, start: np.ndarray, history: li
     from scipy.optimize import minimize
 
     latency = float(start[2])
+    seen: dict[bytes, tuple[float, np.ndarray]] = {}
 
     def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
-        p = torch.tensor([x[0], x[1], latency], dtype=torch.float64, requires_grad=True)
-        c = (obj.residual_vector(p) ** 2).sum()
-        c.backward()
-        return float(c.detach()), p.grad.numpy()[:2].copy()
+        # Memoised: the start cost, L-BFGS's own first call and the history callback
+        # all ask for points already evaluated (each is a forward + backward pass).
+        key = np.asarray(x, float).tobytes()
+        if key not in seen:
+            p = torch.tensor([x[0], x[1], latency], dtype=torch.float64, requires_grad=True)
+            c = (obj.residual_vector(p) ** 2).sum()
+            c.backward()
+            seen[key] = (float(c.detach()), p.grad.numpy()[:2].copy())
+        return seen[key]
 
     def record(x: np.ndarray) -> None:
         history.append((len(history) + 1, float(np.exp(x[0])), float(np.exp(x[1])), float(fun(x)[0])))
