@@ -43,6 +43,7 @@ class PushScenario:
     contact_stiffness: float = 3000.0
     contact_damping: float = 10.0
     face_friction_coupling: float = 1.0   # 1: a bending finger slides up the face (the twin); 0: rigid tip at fixed height
+    com_vel0: tuple[float, float] = (0.0, 0.0)  # initial object velocity (m/s): 0 for a push from rest
 
     @property
     def steps(self) -> int:
@@ -94,7 +95,7 @@ def rollout(scn: PushScenario, log_mass: torch.Tensor, log_mu: torch.Tensor,
 
     com = t(scn.com0).expand(B, 2).clone()
     yaw = torch.full((B,), scn.yaw0, dtype=dtype)
-    v = torch.zeros(B, 2, dtype=dtype)
+    v = t(scn.com_vel0).expand(B, 2).clone()
     w = torch.zeros(B, dtype=dtype)
     p = t(scn.tip0).expand(B, 2).clone()
     pv = t(scn.tipv0).expand(B, 2).clone()
