@@ -36,6 +36,7 @@ ARM_KP = 2.0e5   # N m/rad: the replayed arm follows its recording within ~0.1 m
 ARM_KV = 2.0e3   # N m s/rad
 BATCH_THREADS = 2      # mujoco.rollout threads (the machines here have 2 cores)
 BATCH_CHUNK = 16       # model copies kept for batched replays (~36 MB each with the Panda meshes)
+PROFILE_PASSES = 3        # full-range friction grid, then two finer grids around the best
 KINEMATICS_EVERY_S = 0.01   # profile replays: kinematics at 100 Hz (the joint-state rate), linear between
 
 
@@ -258,33 +259,42 @@ class TwinReplay:
 
 
 def profile_on_twin(obj, replay: TwinReplay, log_mu_m: float, latency: float, lm: np.ndarray, *,
-                    valley_half_width: float = 0.4, n_friction: int = 9, progress=None) -> tuple[np.ndarray, np.ndarray]:
+                    friction_range: tuple[float, float] | None = None, valley_half_width: float = 0.4,
+                    n_friction: int = 9, progress=None) -> tuple[np.ndarray, np.ndarray]:
     """Profile cost over the log-mass grid `lm` on the MuJoCo twin.
 
-    For each mass the friction is searched along the valley mu m = exp(log_mu_m)
-    (+- valley_half_width in log): a grid of `n_friction` values, then a finer grid
-    around the best (the cost is sharp across the valley, so a coarse grid alone
-    makes the profile jagged); latency within +- 10 ms of the fitted one. All
-    replays of a pass run as one batch (TwinReplay.rollout_batch). Returns
+    For each mass the friction is searched on a grid of `n_friction` values: across the
+    whole `friction_range` (plus the point on the valley mu m = exp(log_mu_m)) when it is
+    given, else along that valley (+- valley_half_width in log); then twice on grids
+    around the best at halving steps (the cost is sharp across the valley, so a coarse
+    grid alone makes the profile jagged). Latency within +- 10 ms of the fitted one.
+    All replays of a pass run as one batch (TwinReplay.rollout_batch). Returns
     (profile cost, best log-friction per mass)."""
     lats = np.clip(latency + np.array([-0.01, 0.0, 0.01]), 0.0, 0.15)
     lm = np.asarray(lm, float)
-    offsets = np.linspace(-valley_half_width, valley_half_width, n_friction)
-    step = offsets[1] - offsets[0]
     centre = log_mu_m - lm                                             # (M,)
+    if friction_range is None:
+        offsets = np.linspace(-valley_half_width, valley_half_width, n_friction)
+        first = centre[:, None] + offsets[None, :]
+        step = offsets[1] - offsets[0]
+    else:
+        span = np.linspace(np.log(friction_range[0]), np.log(friction_range[1]), n_friction)
+        first = np.concatenate([np.broadcast_to(span, (len(lm), n_friction)), centre[:, None]], axis=1)
+        step = span[1] - span[0]
+    refine = np.array([-1.0, -0.5, 0.5, 1.0])
+    passes = PROFILE_PASSES if friction_range is not None else 2
     best_u = np.empty(len(lm))
     best_c = np.full(len(lm), np.inf)
-    for k, grid in enumerate((offsets, np.linspace(-step, step, 5)[[0, 1, 3, 4]])):
-        base = centre if k == 0 else best_u
-        U = (base[:, None] + grid[None, :]).ravel()
-        M = np.repeat(lm, len(grid))
-        costs = _batch_costs(obj, replay, M, U, lats).reshape(len(lm), len(grid))
+    for k in range(passes):
+        U = first if k == 0 else best_u[:, None] + refine[None, :] * step / 2 ** (k - 1 + (friction_range is not None))
+        M = np.repeat(lm, U.shape[1])
+        costs = _batch_costs(obj, replay, M, U.ravel(), lats).reshape(U.shape)
         j = np.argmin(costs, axis=1)
         better = costs[np.arange(len(lm)), j] < best_c
         best_c = np.where(better, costs[np.arange(len(lm)), j], best_c)
-        best_u = np.where(better, U.reshape(len(lm), len(grid))[np.arange(len(lm)), j], best_u)
+        best_u = np.where(better, U[np.arange(len(lm)), j], best_u)
         if progress is not None:
-            progress(k + 1, 2)
+            progress(k + 1, passes)
     return best_c, best_u
 
 
