@@ -11,7 +11,7 @@ import torch
 from dream_sysid.bag.reader import load_scene_model
 from dream_sysid.catalogue import get_object
 from dream_sysid.identification.api import object_mesh
-from dream_sysid.identification.fit import PushObjective, interval
+from dream_sysid.identification.fit import PushObjective, interval, profile_roughness
 from dream_sysid.identification.information import expected_interval
 from dream_sysid.identification.prepare import prepare, rest_pose
 from dream_sysid.identification.synthetic import TrackerModel, record_push
@@ -110,6 +110,21 @@ def test_interval_is_the_hull_of_every_dip_below_threshold():
     assert closed and np.exp(lo) < 0.1 and 0.2 < np.exp(hi) < 0.28
     lo, hi, closed = interval(lm, np.array([0.0, 1.0, 2.0, 8.0, 9.0, 9.0, 9.0]), 0.0, 1.0)
     assert not closed and lo == lm[0]
+
+
+def test_a_jagged_profile_widens_its_interval_and_a_smooth_one_does_not():
+    lm = np.log(0.1) + np.linspace(-0.5, 0.5, 11)
+    smooth = 40.0 * (lm - np.log(0.1)) ** 2
+    assert profile_roughness(lm, smooth, lm[0], lm[-1]) == pytest.approx(0.0, abs=1e-9)
+    assert interval(lm, smooth, 0.0, 1.0, profile_roughness(lm, smooth, lm[0], lm[-1])) == pytest.approx(
+        interval(lm, smooth, 0.0, 1.0), abs=1e-9)
+    # Nearly flat, with one lucky dip: the raw threshold keeps only the dip.
+    jagged = 2.0 * (lm - np.log(0.1)) ** 2 + np.array([6.0, 5.0, 8.0, 6.0, 7.0, 0.0, 6.0, 5.0, 8.0, 5.0, 7.0])
+    lo, hi, _ = interval(lm, jagged, 0.0, 1.0)
+    rough = profile_roughness(lm, jagged, lm[0], lm[-1])
+    assert rough > 1.5
+    lo_r, hi_r, _ = interval(lm, jagged, 0.0, 1.0, rough)
+    assert hi - lo < 0.2 and hi_r - lo_r > 0.6 and lo_r <= lo and hi_r >= hi
 
 
 def test_robust_residuals_have_finite_gradients_at_zero():

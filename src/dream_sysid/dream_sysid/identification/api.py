@@ -118,9 +118,11 @@ def identify(recording: PushRecording, *, scene: Path, object_body: str = "objec
     n_res = int(obj.stacked(final_res).numel())
     reduced = cost_min / max(n_res - 3, 1)
     scale2 = max(1.0, reduced) * _correlation_inflation(final_res["pos"][0].numpy())
-    lo, hi, closed = fit.interval(plm, pcost, cost_min, scale2)
+    roughness = fit.profile_roughness(plm, pcost, coarse[max(i - 1, 0)], coarse[min(i + 1, COARSE_MASSES - 1)])
+    lo, hi, closed = fit.interval(plm, pcost, cost_min, scale2, roughness)
     # Model error shows as residuals above the noise and correlated in time: both
-    # inflate the threshold (scale2), so the interval admits it.
+    # inflate the threshold (scale2), and as a jagged profile (roughness), so the
+    # interval admits it.
     ratio = float(np.exp(hi - lo))
     identifiable = closed and ratio <= MAX_CI_RATIO
     warning = None
@@ -137,7 +139,7 @@ def identify(recording: PushRecording, *, scene: Path, object_body: str = "objec
     if report_dir is not None:
         from dream_sysid.identification.report import write_report
 
-        write_report(Path(report_dir), obj, start, best, history, (lm, lmu, costs), (plm, pcost, cost_min, scale2),
+        write_report(Path(report_dir), obj, start, best, history, (lm, lmu, costs), (plm, pcost, cost_min, scale2, roughness),
                      result, Path(scene), object_body, final)
         log(f"report written to {report_dir}")
     return result

@@ -142,12 +142,27 @@ def global_search(obj: PushObjective, n_mass: int = 21, n_valley: int = 15) -> t
     return lm, LMU, costs.numpy().reshape(n_mass, n_valley, len(LATENCIES))
 
 
-def interval(lm: np.ndarray, prof: np.ndarray, cost_min: float, scale2: float) -> tuple[float, float, bool]:
+def profile_roughness(lm: np.ndarray, prof: np.ndarray, lo: float, hi: float) -> float:
+    """RMS scatter of the profile about a parabola in log-mass over [lo, hi] (the finely
+    sampled stretch around its minimum). Stick-slip onsets landing on discrete steps make
+    a simulated profile jagged; the scatter is how far one profile value can be trusted."""
+    lm, prof = np.asarray(lm, float), np.asarray(prof, float)
+    inside = (lm >= lo - 1e-12) & (lm <= hi + 1e-12)
+    if inside.sum() < 5:
+        return 0.0
+    x, y = lm[inside], prof[inside]
+    resid = y - np.polyval(np.polyfit(x, y, 2), x)
+    return float(np.sqrt((resid ** 2).sum() / (len(x) - 3)))
+
+
+def interval(lm: np.ndarray, prof: np.ndarray, cost_min: float, scale2: float,
+             roughness: float = 0.0) -> tuple[float, float, bool]:
     """95 % profile-likelihood interval of log-mass: the hull of every grid mass whose
     profile stays below the threshold (a profile with several dips, as contact
-    switching makes them, gives the wide interval it means); `closed` is False if
-    the hull reaches an end of the grid."""
-    threshold = cost_min + CHI2_95 * scale2
+    switching makes them, gives the wide interval it means); the threshold rises by
+    twice the profile's roughness, so a jagged profile's lucky dip is not read as
+    precision; `closed` is False if the hull reaches an end of the grid."""
+    threshold = cost_min + CHI2_95 * scale2 + 2.0 * roughness
     order = np.argsort(lm)
     lm, prof = np.asarray(lm)[order], np.asarray(prof)[order]
     below = np.flatnonzero(prof <= threshold)

@@ -77,11 +77,12 @@ def write_report(out: Path, obj: fit.PushObjective, start: np.ndarray, best: np.
     plt.close(fig)
 
     lm, lmu, costs = grid
-    plm, pcost, cost_min, scale2 = prof
+    plm, pcost, cost_min, scale2, roughness = prof
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     ax = axes[0]
     ax.plot(np.exp(plm), (pcost - cost_min) / scale2, "o-", ms=3)
-    ax.axhline(fit.CHI2_95, color="C3", ls="--", lw=1, label="95 % threshold")
+    ax.axhline(fit.CHI2_95 + 2.0 * roughness / scale2, color="C3", ls="--", lw=1,
+               label="95 % threshold (raised by the profile's roughness)" if roughness > 0 else "95 % threshold")
     ax.axvspan(*result.mass_ci95_kg, color="C3", alpha=0.1, label="95 % interval")
     ax.axvline(result.mass_kg, color="C3", lw=1)
     ax.set_xscale("log")
