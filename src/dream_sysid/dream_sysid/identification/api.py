@@ -24,8 +24,8 @@ PROFILE_RANGE = (0.015, 3.0)   # kg: the twin's profile spans every mass the cel
 COARSE_MASSES = 13             # log-spaced over PROFILE_RANGE (x1.55 steps)
 FINE_MASSES = 6                # between the coarse neighbours of the lowest point
 MAX_CI_RATIO = 1.5   # upper/lower 95 % bound above this: the push does not pin the mass down
-HELP_PUSH = ("push faster or longer, or let the object slide free (e.g. the 'flick' program): "
-             "mass shows only while the finger accelerates the object")
+HELP_PUSH = ("push faster or longer, or let the object slide free: mass shows only while the finger "
+             "accelerates the object (bench/push_information.py gives a program's expected interval)")
 
 
 def object_mesh(model: mujoco.MjModel, body: str) -> trimesh.Trimesh:
