@@ -139,8 +139,8 @@ def identify(recording: PushRecording, *, scene: Path, object_body: str = "objec
     if report_dir is not None:
         from dream_sysid.identification.report import write_report
 
-        write_report(Path(report_dir), obj, start, best, history, (lm, lmu, costs), (plm, pcost, cost_min, scale2, roughness),
-                     result, Path(scene), object_body, final)
+        write_report(Path(report_dir), obj, start, best, history, (lm, lmu, costs),
+                     (plm, pcost, cost_min, scale2, roughness), result, Path(scene), object_body, final)
         log(f"report written to {report_dir}")
     return result
 

@@ -276,17 +276,16 @@ def profile_on_twin(obj, replay: TwinReplay, log_mu_m: float, latency: float, lm
     if friction_range is None:
         offsets = np.linspace(-valley_half_width, valley_half_width, n_friction)
         first = centre[:, None] + offsets[None, :]
-        step = offsets[1] - offsets[0]
+        reach, passes = offsets[1] - offsets[0], 2        # then +- one and half a grid step
     else:
         span = np.linspace(np.log(friction_range[0]), np.log(friction_range[1]), n_friction)
         first = np.concatenate([np.broadcast_to(span, (len(lm), n_friction)), centre[:, None]], axis=1)
-        step = span[1] - span[0]
+        reach, passes = (span[1] - span[0]) / 2, PROFILE_PASSES   # then +- 1/2, 1/4, then 1/4, 1/8 step
     refine = np.array([-1.0, -0.5, 0.5, 1.0])
-    passes = PROFILE_PASSES if friction_range is not None else 2
     best_u = np.empty(len(lm))
     best_c = np.full(len(lm), np.inf)
     for k in range(passes):
-        U = first if k == 0 else best_u[:, None] + refine[None, :] * step / 2 ** (k - 1 + (friction_range is not None))
+        U = first if k == 0 else best_u[:, None] + refine[None, :] * reach / 2 ** (k - 1)
         M = np.repeat(lm, U.shape[1])
         costs = _batch_costs(obj, replay, M, U.ravel(), lats).reshape(U.shape)
         j = np.argmin(costs, axis=1)
