@@ -125,6 +125,8 @@ def test_a_jagged_profile_widens_its_interval_and_a_smooth_one_does_not():
     assert rough > 1.5
     lo_r, hi_r, _ = interval(lm, jagged, 0.0, 1.0, rough)
     assert hi - lo < 0.2 and hi_r - lo_r > 0.6 and lo_r <= lo and hi_r >= hi
+    # A replay that failed (infinite cost) is left out rather than poisoning the threshold.
+    assert profile_roughness(lm, np.where(np.arange(11) == 2, np.inf, jagged), lm[0], lm[-1]) > 1.5
 
 
 def test_robust_residuals_have_finite_gradients_at_zero():

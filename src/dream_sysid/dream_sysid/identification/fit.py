@@ -147,12 +147,13 @@ def profile_roughness(lm: np.ndarray, prof: np.ndarray, lo: float, hi: float) ->
     sampled stretch around its minimum). Stick-slip onsets landing on discrete steps make
     a simulated profile jagged; the scatter is how far one profile value can be trusted."""
     lm, prof = np.asarray(lm, float), np.asarray(prof, float)
-    inside = (lm >= lo - 1e-12) & (lm <= hi + 1e-12)
+    inside = (lm >= lo - 1e-12) & (lm <= hi + 1e-12) & np.isfinite(prof)
     if inside.sum() < 5:
         return 0.0
     x, y = lm[inside], prof[inside]
     resid = y - np.polyval(np.polyfit(x, y, 2), x)
-    return float(np.sqrt((resid ** 2).sum() / (len(x) - 3)))
+    rough = float(np.sqrt((resid ** 2).sum() / (len(x) - 3)))
+    return rough if np.isfinite(rough) else 0.0
 
 
 def interval(lm: np.ndarray, prof: np.ndarray, cost_min: float, scale2: float,
