@@ -333,8 +333,10 @@ class GraspNode(Node):
         try:
             chosen = firmer(choose_grasp(prediction, self.planner, arm_q, object_pose, self.thumb,
                                          self.max_candidates, check=self.check, exclude=tried), gain)
-        except PlanningFailed as exc:     # say where the object was: a dropped one may have moved
-            raise PlanningFailed(f"object at ({p.x:.3f}, {p.y:.3f}, {p.z:.3f}) m: {exc}") from exc
+        except PlanningFailed as exc:     # say where the object was: a dropped one may have moved or rolled
+            tilt = float(np.degrees(np.arccos(np.clip(object_pose[2, 2], -1.0, 1.0))))
+            raise PlanningFailed(f"object at ({p.x:.3f}, {p.y:.3f}, {p.z:.3f}) m, its z axis {tilt:.0f} deg "
+                                 f"from vertical: {exc}") from exc
         plan_s = time.monotonic() - t0
         sequence = GraspSequence(chosen, self.mapper, arm_q, np.array(self.cell.arm.max_velocity), self.timing)
         self._plan_info = {"object_xyz": [round(p.x, 4), round(p.y, 4), round(p.z, 4)],
