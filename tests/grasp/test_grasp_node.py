@@ -76,9 +76,11 @@ def _z(msg: PoseStamped) -> float:
 # 3 attempts, the same grasp firmer when no other candidate is reachable). Still, the whole call
 # failed in 2 of 16 local runs and needed its rerun in 2 of 3 fresh-clone CI runs (issue-5 stop):
 # after the drop, no candidate, not even the one that had just been reached from 3-8 cm away,
-# could be planned (IK misses of 63-411 mm). Suspected, not confirmed: the cube lands on another
-# face, and candidates expressed in its frame then point the palm sideways (the error now says the
-# object's tilt). Two reruns keep a known defect from failing CI; the defect stays in the note.
+# could be planned (IK misses of 63-411 mm, or the arm in the table). The error, which now gives
+# the object's tilt, said why: the cube had rolled onto a side face (z axis 90 deg from vertical),
+# and candidates in its frame pointed the palm sideways. The node now plans a symmetric object in
+# its upright frame (dream_grasp.symmetry); after that, 5 of 5 runs passed. The reruns stay at two
+# until CI has shown that fix.
 @pytest.mark.flaky(reruns=2)
 def test_grasp_execute_lifts_the_block(ros_node, policy_dir, grasp_scene, tmp_path, cell):
     link = tmp_path / "leap_bus"

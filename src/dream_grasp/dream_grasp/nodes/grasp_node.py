@@ -126,6 +126,7 @@ class GraspNode(Node):
         from dream_grasp.hand_scene import FloatingHandScene, ServoFacts
         from dream_grasp.planner import PLANNERS, make_planner
         from dream_grasp.policy import GraspPolicy
+        from dream_grasp.symmetry import mesh_symmetries
         from dream_grasp.trial import thumb_mask
         from dream_grasp.twin_check import TwinCheck
         from dream_sysid.catalogue import get_object
@@ -141,7 +142,9 @@ class GraspNode(Node):
             self.get_logger().warning(f"the policy was trained on {self.policy.object_id!r}, grasping {obj.id!r}")
         self.object = obj
         self.default_mass = float(p("default_mass_kg")) or obj.mass_kg
-        twin = build_twin(self.cell, ObjectGeometry.from_file(obj.mesh_path), kind="grasp", mass_kg=obj.mass_kg,
+        geometry = ObjectGeometry.from_file(obj.mesh_path)
+        self.symmetries = mesh_symmetries(geometry.mesh.vertices)
+        twin = build_twin(self.cell, geometry, kind="grasp", mass_kg=obj.mass_kg,
                           friction=obj.friction, placement=ObjectPlacement(*obj.pose_xy_yaw), object_id=obj.id)
         if self.policy.joint_names and tuple(self.policy.joint_names) != tuple(twin.hand_joints):
             raise UserError(f"{self.policy.model_dir}: the policy's joints {list(self.policy.joint_names)} are not "
@@ -314,6 +317,7 @@ class GraspNode(Node):
         from dream_grasp.execution import GraspAborted, GraspRunner, GraspSequence, choose_grasp, firmer
         from dream_grasp.planner import PlanningFailed
         from dream_grasp.policy import pose_matrix
+        from dream_grasp.symmetry import upright
 
         self._wait_fresh(self.pose, f"a fresh object pose on {self.pose_topic}")
         self._wait_fresh(self.arm_state, f"fresh arm joint states on {self.arm_topic}")
@@ -326,7 +330,8 @@ class GraspNode(Node):
         mass, source = (float(inertia.inertia.m), "identified") if inertia is not None and inertia.inertia.m > 0 \
             else (self.default_mass, "default")
         p, o = pose.pose.position, pose.pose.orientation
-        object_pose = pose_matrix([p.x, p.y, p.z], [o.w, o.x, o.y, o.z])
+        # A symmetric object that rolled onto another face is planned for in its upright frame.
+        object_pose = upright(pose_matrix([p.x, p.y, p.z], [o.w, o.x, o.y, o.z]), self.symmetries)
         arm_q = self.arm_joints()
         t0 = time.monotonic()
         prediction = self.policy.predict(object_pose, mass)
