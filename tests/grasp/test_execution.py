@@ -328,4 +328,5 @@ def test_a_regrasp_that_cannot_be_planned_reports_the_attempt_that_ran():
     outcome, attempts = run_attempts(cell, prepare, RetryRule(attempts=2))
     assert not outcome.success and len(attempts) == 1
     assert attempts[0]["retry"].startswith("no re-grasp: none of 2 grasp candidates")
+    # the arm went back to where the attempt started before the re-plan was tried
     np.testing.assert_allclose(cell.arm_cmds[-1][1].end, np.zeros(7))

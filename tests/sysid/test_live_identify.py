@@ -11,8 +11,9 @@ truth. On this push the identifier returned 0.37, 0.55 and 0.48 kg in three runs
 the 0.21 kg cookie; since the interval admits the profile's jaggedness, it answers
 e.g. 0.077 kg with a 95 % interval of 0.054-0.68 kg, flagged not identifiable (an
 earlier run without that gave 0.29 kg, 0.287-0.295 kg: confidently wrong).
-Measured on the 0.48 kg bag: the object's start, the median of the tracked resting poses, was 0.3 mm (x) and 0.2 mm (y) off the truth, and the finger's
-encoders see that in the contact onset. Replayed from the true start, the cost at
+Measured on the 0.48 kg bag: the object's start, the median of the tracked resting
+poses, was 0.3 mm (x) and 0.2 mm (y) off the truth, and the finger's encoders see that
+in the contact onset. Replayed from the true start, the cost at
 the truth drops below the cost at 0.48 kg (164 vs 173), but the twin's profile is
 still nearly flat from 0.18 to 0.48 kg (within 3 of each other): stick-slip of the
 soft finger makes it jagged at the percent scale. See bench/results/sysid.json."""

@@ -86,23 +86,22 @@ def identify(recording: PushRecording, *, scene: Path, object_body: str = "objec
 
     # Settle the estimate and its interval on the MuJoCo twin itself (the reduced
     # model's finger and contacts only approximate it): a profile over the whole
-    # mass range with friction re-fitted along the mu*m valley, then a finer pass
-    # around its lowest point.
+    # mass range with friction re-fitted over its whole range at each mass, then a
+    # finer pass around its lowest point.
     replay = TwinReplay.build(model, recording, prep, object_body=object_body, arm_joints=cell.arm.mjcf_joints,
                               hand_prefix=cell.push_hand.prefix)
     coarse = np.linspace(np.log(PROFILE_RANGE[0]), np.log(PROFILE_RANGE[1]), COARSE_MASSES)
     bar = _bar(progress, "twin profile", 2 * PROFILE_PASSES)
     tick = (lambda i, n: bar.update(1)) if bar else None
-    # Friction is searched over its whole range, not only along the reduced model's mu*m
-    # valley: where the reduced model is far off (a tall bottle that rocks), its valley
-    # misses the twin's (measured: ketchup bottle, 0.7 kg, valley mu*m 0.016 for a true 0.19).
+    # (Friction over its whole range, not only along the reduced model's mu*m valley:
+    # measured on the ketchup bottle at 0.7 kg, that valley sat at mu*m 0.016 for a true 0.19.)
     log_mu_m = float(best[0] + best[1])
-    pcost, plmu = profile_on_twin(obj, replay, log_mu_m, float(best[2]), coarse, friction_range=fit.MU_RANGE,
-                                  progress=tick)
+    pcost, plmu = profile_on_twin(obj, replay, log_mu_m, float(best[2]), coarse, fit.MU_RANGE, progress=tick)
     i = int(np.argmin(pcost))
-    fine = np.linspace(coarse[max(i - 1, 0)], coarse[min(i + 1, COARSE_MASSES - 1)], FINE_MASSES + 2)[1:-1]
-    fcost, flmu = profile_on_twin(obj, replay, log_mu_m, float(best[2]), fine, friction_range=fit.MU_RANGE,
-                                  progress=tick)
+    # The finely sampled stretch: between the coarse neighbours of the lowest coarse point.
+    window = (coarse[max(i - 1, 0)], coarse[min(i + 1, COARSE_MASSES - 1)])
+    fine = np.linspace(*window, FINE_MASSES + 2)[1:-1]
+    fcost, flmu = profile_on_twin(obj, replay, log_mu_m, float(best[2]), fine, fit.MU_RANGE, progress=tick)
     if bar:
         bar.close()
     plm = np.concatenate([coarse, fine])
@@ -118,7 +117,7 @@ def identify(recording: PushRecording, *, scene: Path, object_body: str = "objec
     n_res = int(obj.stacked(final_res).numel())
     reduced = cost_min / max(n_res - 3, 1)
     scale2 = max(1.0, reduced) * _correlation_inflation(final_res["pos"][0].numpy())
-    roughness = fit.profile_roughness(plm, pcost, coarse[max(i - 1, 0)], coarse[min(i + 1, COARSE_MASSES - 1)])
+    roughness = fit.profile_roughness(plm, pcost, *window)
     lo, hi, closed = fit.interval(plm, pcost, cost_min, scale2, roughness)
     # Model error shows as residuals above the noise and correlated in time: both
     # inflate the threshold (scale2), and as a jagged profile (roughness), so the

@@ -258,34 +258,28 @@ class TwinReplay:
                 np.stack([lerp(tip[..., 0]), lerp(tip[..., 1])], -1))
 
 
-def profile_on_twin(obj, replay: TwinReplay, log_mu_m: float, latency: float, lm: np.ndarray, *,
-                    friction_range: tuple[float, float] | None = None, valley_half_width: float = 0.4,
-                    n_friction: int = 9, progress=None) -> tuple[np.ndarray, np.ndarray]:
+def profile_on_twin(obj, replay: TwinReplay, log_mu_m: float, latency: float, lm: np.ndarray,
+                    friction_range: tuple[float, float], *, n_friction: int = 9,
+                    progress=None) -> tuple[np.ndarray, np.ndarray]:
     """Profile cost over the log-mass grid `lm` on the MuJoCo twin.
 
-    For each mass the friction is searched on a grid of `n_friction` values: across the
-    whole `friction_range` (plus the point on the valley mu m = exp(log_mu_m)) when it is
-    given, else along that valley (+- valley_half_width in log); then twice on grids
-    around the best at halving steps (the cost is sharp across the valley, so a coarse
-    grid alone makes the profile jagged). Latency within +- 10 ms of the fitted one.
-    All replays of a pass run as one batch (TwinReplay.rollout_batch). Returns
+    For each mass the friction is searched on `n_friction` log-spaced values across
+    `friction_range`, plus the point on the reduced model's valley mu m = exp(log_mu_m)
+    (not only along that valley: where the reduced model is far off, as on a tall bottle
+    that rocks, its valley misses the twin's); then on grids of +- 1/2, 1/4 and +- 1/4,
+    1/8 of a step around the best (the cost is sharp across the valley, so a coarse grid
+    alone makes the profile jagged). Latency within +- 10 ms of the fitted one. All
+    replays of a pass run as one batch (TwinReplay.rollout_batch). Returns
     (profile cost, best log-friction per mass)."""
     lats = np.clip(latency + np.array([-0.01, 0.0, 0.01]), 0.0, 0.15)
     lm = np.asarray(lm, float)
-    centre = log_mu_m - lm                                             # (M,)
-    if friction_range is None:
-        offsets = np.linspace(-valley_half_width, valley_half_width, n_friction)
-        first = centre[:, None] + offsets[None, :]
-        reach, passes = offsets[1] - offsets[0], 2        # then +- one and half a grid step
-    else:
-        span = np.linspace(np.log(friction_range[0]), np.log(friction_range[1]), n_friction)
-        first = np.concatenate([np.broadcast_to(span, (len(lm), n_friction)), centre[:, None]], axis=1)
-        reach, passes = (span[1] - span[0]) / 2, PROFILE_PASSES   # then +- 1/2, 1/4, then 1/4, 1/8 step
-    refine = np.array([-1.0, -0.5, 0.5, 1.0])
+    span = np.linspace(np.log(friction_range[0]), np.log(friction_range[1]), n_friction)
+    first = np.concatenate([np.broadcast_to(span, (len(lm), n_friction)), (log_mu_m - lm)[:, None]], axis=1)
+    refine = np.array([-1.0, -0.5, 0.5, 1.0]) * (span[1] - span[0]) / 2
     best_u = np.empty(len(lm))
     best_c = np.full(len(lm), np.inf)
-    for k in range(passes):
-        U = first if k == 0 else best_u[:, None] + refine[None, :] * reach / 2 ** (k - 1)
+    for k in range(PROFILE_PASSES):
+        U = first if k == 0 else best_u[:, None] + refine[None, :] / 2 ** (k - 1)
         M = np.repeat(lm, U.shape[1])
         costs = _batch_costs(obj, replay, M, U.ravel(), lats).reshape(U.shape)
         j = np.argmin(costs, axis=1)
@@ -293,7 +287,7 @@ def profile_on_twin(obj, replay: TwinReplay, log_mu_m: float, latency: float, lm
         best_c = np.where(better, costs[np.arange(len(lm)), j], best_c)
         best_u = np.where(better, U[np.arange(len(lm)), j], best_u)
         if progress is not None:
-            progress(k + 1, passes)
+            progress(k + 1, PROFILE_PASSES)
     return best_c, best_u
 
 
