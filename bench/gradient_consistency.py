@@ -10,11 +10,13 @@ the Allegro finger under its PD gains), the fingertip rigid at a fixed height
 `--case sliding` is the smooth case: the object is already sliding (0.3 m/s) with the
 fingertip pressed on it, the commanded fingertip speed swings 0.3 +- 0.06 m/s at 1.5 Hz,
 and the box rests on a single support point (so four corner contacts do not share its
-weight by the solver's choice): nothing sticks, no contact opens or closes. MuJoCo's
-gradient there is the median of the loss increments at 1e-4 steps in log space (the
-loss still jumps at isolated steps), with their spread (-> gradient_consistency_sliding.json),
-once with MuJoCo's default (soft) fingertip contact and once with a near-rigid one, as the
-planar model's tip contact is.
+weight by the solver's choice): nothing sticks and the fingertip stays on the box. MuJoCo's
+gradient there is the median of the loss increments at 1e-4 steps in log space, with their
+spread (-> gradient_consistency_sliding.json), once with MuJoCo's default (soft) fingertip
+contact and once with a near-rigid one, as the planar model's tip contact is. One contact
+still opens and closes: MuJoCo's soft friction lifts a sliding body (the elliptic cone
+couples the friction's velocity-driven reference acceleration into the normal force), so
+the box hops on its support. `sliding_lift` in the results measures that on the free box.
 
 It prints and saves (bench/results/gradient_consistency.json):
   * trajectories: final object x and RMS difference, MuJoCo vs torch, over masses;
@@ -67,8 +69,12 @@ _XML = """
 </mujoco>"""
 
 
-POINT_SUPPORT = dict(  # the box touches the table at one point under its COM; the tip only the box, frictionless
-    box_contact='contype="2" conaffinity="2"', tip_contact='contype="2" conaffinity="2" condim="1"',
+# The box touches the table at one point under its COM; the tip touches only the box, frictionless.
+# priority="1": MuJoCo gives a contact the larger condim of its two geoms unless their priorities
+# differ, so condim="1" alone left the tip with friction. That friction acted vertically on the
+# box (the tip's height is fixed) and made it chatter on its support: the loss jumped.
+POINT_SUPPORT = dict(
+    box_contact='contype="2" conaffinity="2"', tip_contact='contype="2" conaffinity="2" condim="1" priority="1"',
     support='<geom type="sphere" size="0.005" pos="0 0 {z}" mass="0"/>')
 BOX_SUPPORT = dict(box_contact="", tip_contact="", support="")
 
@@ -167,12 +173,45 @@ def sliding_case(args) -> int:
         POINT_SUPPORT["tip_contact"] = f"{default_tip} {extra}".strip()
         report["tip_contacts"][label] = _sliding_points(args.dt, label)
     POINT_SUPPORT["tip_contact"] = default_tip
+    print("MuJoCo's soft friction on the free box (mu 0.4, 0.3 kg):")
+    report["sliding_lift"] = sliding_lift(args.dt)
     report["machine"] = {"mujoco": mujoco.__version__, "torch": torch.__version__}
     report["wall_seconds"] = round(time.time() - t0, 1)
     out = args.out or DEFAULT_OUT.with_name("gradient_consistency_sliding.json")
     out.write_text(json.dumps(report, indent=1) + "\n")
     print(f"results: {out}")
     return 0
+
+
+def sliding_lift(dt: float, mu: float = 0.4, mass: float = 0.3) -> list[dict]:
+    """The box on its support point, no fingertip, launched at several speeds: the share of
+    steps its support is in contact, its hop height and its deceleration over mu g (1 for
+    Coulomb friction) over its first 0.2 s."""
+    half = 0.025
+    contacts = dict(POINT_SUPPORT, support=POINT_SUPPORT["support"].format(z=-half + 0.005))
+    rows = []
+    for v0 in (0.1, 0.3, 0.6, 1.0):
+        model = mujoco.MjModel.from_xml_string(_XML.format(dt=dt, mu=mu, m=mass, half=half, tip_z=0.8 * half,
+                                                           r=0.012, mt=0.015, **contacts))
+        data = mujoco.MjData(model)
+        data.qpos[4] = -0.5
+        for _ in range(int(round(0.3 / dt))):
+            mujoco.mj_step(model, data)
+        z_rest = data.qpos[2]
+        data.qvel[0] = v0
+        n = int(round(0.2 / dt))
+        z, v, touching = np.empty(n), np.empty(n), np.empty(n)
+        for k in range(n):
+            mujoco.mj_step(model, data)
+            z[k], v[k], touching[k] = data.qpos[2] - z_rest, data.qvel[0], data.ncon > 0
+        moving = v > 0.02
+        decel = -np.polyfit(dt * np.flatnonzero(moving), v[moving], 1)[0]
+        rows.append({"speed_m_s": v0, "support_in_contact": round(float(touching[moving].mean()), 2),
+                     "rise_mm": round(1e3 * float(z[moving].max()), 3),
+                     "deceleration_over_mu_g": round(float(decel / (mu * 9.81)), 3)})
+        print(f"  free slide at {v0} m/s: support in contact {rows[-1]['support_in_contact']:.0%} of steps, "
+              f"rise {rows[-1]['rise_mm']} mm, deceleration {rows[-1]['deceleration_over_mu_g']} mu g")
+    return rows
 
 
 def _sliding_points(dt: float, label: str) -> dict:
