@@ -15,7 +15,7 @@ from dream_sysid.identification.fit import PushObjective, interval, profile_roug
 from dream_sysid.identification.information import expected_interval
 from dream_sysid.identification.prepare import prepare, rest_pose
 from dream_sysid.identification.synthetic import TrackerModel, record_push
-from dream_sysid.identification.twin_replay import TwinReplay
+from dream_sysid.identification.twin_replay import TwinReplay, profile_on_twin
 from dream_sysid.push.planner import plan_push
 from dream_sysid.push.program import load_program
 from dream_sysid.twin.builder import ObjectPlacement, build_twin
@@ -84,6 +84,24 @@ def test_expected_interval_contains_the_truth_and_is_closed_below(exact_push):
     assert ei.lo <= 1.0 <= ei.hi
     assert ei.lo > np.exp(-0.7)                   # half the mass is ruled out: the finger feels it
     assert ei.width_ratio == pytest.approx(ei.hi / ei.lo)
+
+
+def test_a_seeded_profile_finds_the_friction_near_its_seed(exact_push):
+    # The fine profile starts from the coarse one's valley instead of the whole friction
+    # range: seeded 0.15 (in log) off the true friction, it still lands on it.
+    mass, _, prep, replay = exact_push
+    obj = PushObjective(prep)
+    lm = np.log([mass, 0.5 * mass])
+    seed = np.log([0.5, 1.0]) + 0.15               # each 0.15 off its mass's valley (mu m = 0.5 x true m)
+    valley = float(np.log(0.5 * mass)) + 0.3       # the reduced model's valley point, off too
+    cost, lmu = profile_on_twin(obj, replay, valley, 0.0, lm, (0.05, 1.5), seed_log_mu=seed)
+    assert abs(lmu[0] - np.log(0.5)) < 0.05, np.exp(lmu[0])
+    at_seed = float((obj.stacked(obj.residuals(replay.rollout(mass, 0.5 * np.exp(0.15)),
+                                               torch.zeros(1, dtype=torch.float64))) ** 2).sum())
+    # Not the true parameters' cost (about 0: the replay repeats the recording exactly); friction
+    # 0.005 off it already costs 2-3 (the twin's stick-slip timing), about what the search gets.
+    assert cost[0] < 6.0 < at_seed, (cost[0], at_seed)
+    assert cost[1] > cost[0] + 3.84               # and half the mass stays ruled out
 
 
 def test_rest_pose_uses_every_resting_pose():
