@@ -16,7 +16,8 @@ spread (-> gradient_consistency_sliding.json), once with MuJoCo's default (soft)
 contact and once with a near-rigid one, as the planar model's tip contact is. One contact
 still opens and closes: MuJoCo's soft friction lifts a sliding body (the elliptic cone
 couples the friction's velocity-driven reference acceleration into the normal force), so
-the box hops on its support. `sliding_lift` in the results measures that on the free box.
+the box hops on its support. `sliding_friction` in the results measures that on a free box
+on the table with the twins' two cone settings (why push twins are pyramidal: config/cell.yaml).
 
 It prints and saves (bench/results/gradient_consistency.json):
   * trajectories: final object x and RMS difference, MuJoCo vs torch, over masses;
@@ -173,8 +174,8 @@ def sliding_case(args) -> int:
         POINT_SUPPORT["tip_contact"] = f"{default_tip} {extra}".strip()
         report["tip_contacts"][label] = _sliding_points(args.dt, label)
     POINT_SUPPORT["tip_contact"] = default_tip
-    print("MuJoCo's soft friction on the free box (mu 0.4, 0.3 kg):")
-    report["sliding_lift"] = sliding_lift(args.dt)
+    print("MuJoCo's friction on a free box sliding on the table (mu 0.4, 0.2 kg):")
+    report["sliding_friction"] = sliding_friction(args.dt)
     report["machine"] = {"mujoco": mujoco.__version__, "torch": torch.__version__}
     report["wall_seconds"] = round(time.time() - t0, 1)
     out = args.out or DEFAULT_OUT.with_name("gradient_consistency_sliding.json")
@@ -183,35 +184,48 @@ def sliding_case(args) -> int:
     return 0
 
 
-def sliding_lift(dt: float, mu: float = 0.4, mass: float = 0.3) -> list[dict]:
-    """The box on its support point, no fingertip, launched at several speeds: the share of
-    steps its support is in contact, its hop height and its deceleration over mu g (1 for
-    Coulomb friction) over its first 0.2 s."""
-    half = 0.025
-    contacts = dict(POINT_SUPPORT, support=POINT_SUPPORT["support"].format(z=-half + 0.005))
-    rows = []
-    for v0 in (0.1, 0.3, 0.6, 1.0):
-        model = mujoco.MjModel.from_xml_string(_XML.format(dt=dt, mu=mu, m=mass, half=half, tip_z=0.8 * half,
-                                                           r=0.012, mt=0.015, **contacts))
-        data = mujoco.MjData(model)
-        data.qpos[4] = -0.5
-        for _ in range(int(round(0.3 / dt))):
-            mujoco.mj_step(model, data)
-        z_rest = data.qpos[2]
-        data.qvel[0] = v0
-        n = int(round(0.2 / dt))
-        z, v, touching = np.empty(n), np.empty(n), np.empty(n)
-        for k in range(n):
-            mujoco.mj_step(model, data)
-            z[k], v[k], touching[k] = data.qpos[2] - z_rest, data.qvel[0], data.ncon > 0
-        moving = v > 0.02
-        decel = -np.polyfit(dt * np.flatnonzero(moving), v[moving], 1)[0]
-        rows.append({"speed_m_s": v0, "support_in_contact": round(float(touching[moving].mean()), 2),
-                     "rise_mm": round(1e3 * float(z[moving].max()), 3),
-                     "deceleration_over_mu_g": round(float(decel / (mu * 9.81)), 3)})
-        print(f"  free slide at {v0} m/s: support in contact {rows[-1]['support_in_contact']:.0%} of steps, "
-              f"rise {rows[-1]['rise_mm']} mm, deceleration {rows[-1]['deceleration_over_mu_g']} mu g")
-    return rows
+_FREE_BOX = """
+<mujoco>
+  <option timestep="{dt}" cone="{cone}" impratio="{impratio}" integrator="implicitfast"/>
+  <worldbody>
+    <geom type="plane" size="1 1 0.1" friction="{mu} 0.005 0.0001"/>
+    <body pos="0 0 0.03"><freejoint/>
+      <geom type="box" size="0.03 0.03 0.03" mass="{m}" friction="{mu} 0.005 0.0001"/>
+    </body>
+  </worldbody>
+</mujoco>"""
+
+
+def sliding_friction(dt: float, mu: float = 0.4, mass: float = 0.2) -> dict:
+    """A 6 cm box, free on the table as the push twin's object is, launched along x at several
+    speeds, with the twins' two cone settings: the share of steps it touches the table, its
+    highest rise above rest and its deceleration over mu g (1 for Coulomb friction) while
+    it slides, over 0.6 s."""
+    out = {}
+    for cone, impratio in (("elliptic", 10), ("pyramidal", 1)):
+        rows = []
+        for v0 in (0.1, 0.3, 0.6, 1.0):
+            model = mujoco.MjModel.from_xml_string(_FREE_BOX.format(dt=dt, cone=cone, impratio=impratio, mu=mu, m=mass))
+            data = mujoco.MjData(model)
+            for _ in range(int(round(1.0 / dt))):
+                mujoco.mj_step(model, data)
+            z_rest = data.qpos[2]
+            data.qvel[0] = v0
+            n = int(round(0.6 / dt))
+            z, v, touching = np.empty(n), np.empty(n), np.empty(n)
+            for k in range(n):
+                mujoco.mj_step(model, data)
+                z[k], v[k], touching[k] = data.qpos[2] - z_rest, data.qvel[0], data.ncon > 0
+            moving = v > 0.02
+            decel = -np.polyfit(dt * np.flatnonzero(moving), v[moving], 1)[0]
+            rows.append({"speed_m_s": v0, "touching_table": round(float(touching[moving].mean()), 2),
+                         "rise_mm": round(1e3 * float(z[moving].max()), 3),
+                         "deceleration_over_mu_g": round(float(decel / (mu * 9.81)), 3)})
+            print(f"  {cone:9s} impratio {impratio:2d}, launched at {v0} m/s: on the table "
+                  f"{rows[-1]['touching_table']:.0%} of steps, rise {rows[-1]['rise_mm']} mm, "
+                  f"deceleration {rows[-1]['deceleration_over_mu_g']} mu g")
+        out[f"{cone}_impratio{impratio}"] = rows
+    return out
 
 
 def _sliding_points(dt: float, label: str) -> dict:

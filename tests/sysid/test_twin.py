@@ -96,20 +96,32 @@ def test_saved_scene_reloads(cell, geometries, tmp_path):
     assert model.opt.cone == twin.model.opt.cone
 
 
-def test_cone_comes_from_the_cell(cell, geometries, tmp_path):
+def test_cone_and_impratio_come_from_the_cell_per_twin_kind(cell, geometries, tmp_path):
     import yaml
 
     from dream_hw.cell import load_cell
+    from dream_hw.errors import UserError
 
+    entry = CATALOGUE["domino"]
+    # The shipped cell: push twins pyramidal (an object sliding on the table), grasp twins
+    # elliptic with impratio 10 (no slip in the grasp).
+    push = _twin(cell, geometries["domino"], entry, kind="push")
+    grasp = _twin(cell, geometries["domino"], entry, kind="grasp")
+    assert push.model.opt.cone == mujoco.mjtCone.mjCONE_PYRAMIDAL and push.model.opt.impratio == 1.0
+    assert grasp.model.opt.cone == mujoco.mjtCone.mjCONE_ELLIPTIC and grasp.model.opt.impratio == 10.0
+    assert push.request.cone == "pyramidal" and grasp.request.cone == "elliptic"
+    # One value serves both kinds.
     raw = yaml.safe_load(cell.path.read_text())
-    raw["sim"]["cone"] = "pyramidal"
+    raw["sim"]["cone"], raw["sim"]["impratio"] = "elliptic", 5
     path = tmp_path / "cell.yaml"
     path.write_text(yaml.safe_dump(raw))
-    entry = CATALOGUE["domino"]
-    pyramidal = _twin(load_cell(path), geometries["domino"], entry)
-    elliptic = _twin(cell, geometries["domino"], entry)
-    assert pyramidal.model.opt.cone == mujoco.mjtCone.mjCONE_PYRAMIDAL
-    assert elliptic.model.opt.cone == mujoco.mjtCone.mjCONE_ELLIPTIC
+    both = _twin(load_cell(path), geometries["domino"], entry, kind="push")
+    assert both.model.opt.cone == mujoco.mjtCone.mjCONE_ELLIPTIC and both.model.opt.impratio == 5.0
+    # A mapping must name every kind.
+    raw["sim"]["cone"] = {"push": "pyramidal"}
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(UserError, match="sim.cone"):
+        load_cell(path)
 
 
 def test_hand_joints_follow_the_driver_order(cell, geometries):

@@ -98,9 +98,10 @@ def test_a_seeded_profile_finds_the_friction_near_its_seed(exact_push):
     assert abs(lmu[0] - np.log(0.5)) < 0.05, np.exp(lmu[0])
     at_seed = float((obj.stacked(obj.residuals(replay.rollout(mass, 0.5 * np.exp(0.15)),
                                                torch.zeros(1, dtype=torch.float64))) ** 2).sum())
-    # Not the true parameters' cost (about 0: the replay repeats the recording exactly); friction
-    # 0.005 off it already costs 2-3 (the twin's stick-slip timing), about what the search gets.
-    assert cost[0] < 6.0 < at_seed, (cost[0], at_seed)
+    # Far below the seed's cost, though not down to the true parameters' (about 0: the replay
+    # repeats the recording exactly); friction 0.005 off them already costs a few units (the
+    # twin's stick-slip timing).
+    assert cost[0] < 0.2 * at_seed, (cost[0], at_seed)
     assert cost[1] > cost[0] + 3.84               # and half the mass stays ruled out
 
 

@@ -103,12 +103,24 @@ class Camera:
         return float(np.degrees(2.0 * np.arctan2(self.height / 2.0, self.fy)))
 
 
+SIM_KINDS = ("push", "grasp")   # the twins' kinds (dream_sysid.twin.builder.TWIN_KINDS)
+
+
 @dataclass(frozen=True)
 class Sim:
+    """Simulation options; the friction cone and impratio are per twin kind, because
+    the contacts each twin exists for want different ones (see config/cell.yaml)."""
+
     timestep: float
-    cone: str
-    impratio: float
+    cones: dict[str, str]
+    impratios: dict[str, float]
     noslip_iterations: int
+
+    def cone(self, kind: str) -> str:
+        return self.cones[kind]
+
+    def impratio(self, kind: str) -> float:
+        return self.impratios[kind]
 
 
 @dataclass(frozen=True)
@@ -211,6 +223,16 @@ def _hand(r: _Reader, key: str, joint_map: dict[str, str], extra_keys: tuple[str
     )
 
 
+def _per_kind(r: _Reader, dotted: str, kind: type) -> dict[str, Any]:
+    """One value for every twin kind, or a mapping {push: ..., grasp: ...}."""
+    node = r.get(dotted, (kind, dict) if kind is not float else (float, int, dict))
+    if not isinstance(node, dict):
+        return {k: kind(node) for k in SIM_KINDS}
+    if set(node) != set(SIM_KINDS):
+        raise UserError(f"{r.path}: '{dotted}' should map each of {SIM_KINDS} to a value, got {node!r}")
+    return {k: r.get(f"{dotted}.{k}", kind) for k in SIM_KINDS}
+
+
 def load_cell(path: str | Path | None = None) -> Cell:
     """Reads and validates the cell description (default: config/cell.yaml)."""
     path = Path(path) if path is not None else config_dir() / "cell.yaml"
@@ -272,13 +294,17 @@ def load_cell(path: str | Path | None = None) -> Cell:
         thickness=r.get("table.thickness", float),
         friction=r.get("table.friction", float),
     )
-    cone = r.get("sim.cone", str)
-    if cone not in ("elliptic", "pyramidal"):
-        raise UserError(f"{path}: sim.cone should be 'elliptic' or 'pyramidal', got {cone!r}")
+    cones = _per_kind(r, "sim.cone", str)
+    for kind, cone in cones.items():
+        if cone not in ("elliptic", "pyramidal"):
+            raise UserError(f"{path}: sim.cone ({kind}) should be 'elliptic' or 'pyramidal', got {cone!r}")
+    impratios = _per_kind(r, "sim.impratio", float)
+    if min(impratios.values()) < 1.0:
+        raise UserError(f"{path}: sim.impratio must be >= 1, got {impratios}")
     sim = Sim(
         timestep=r.get("sim.timestep", float),
-        cone=cone,
-        impratio=r.get("sim.impratio", float),
+        cones=cones,
+        impratios=impratios,
         noslip_iterations=r.get("sim.noslip_iterations", int),
     )
     if sim.timestep <= 0:

@@ -78,7 +78,7 @@ def load_twin(scene: str | Path, cell: Cell, kind: str = "push") -> Twin:
         placement=ObjectPlacement(float(placement.get("x", object_qpos[0])), float(placement.get("y", object_qpos[1])),
                                   float(placement.get("yaw", 0.0))),
         mesh_source=str(req.get("mesh_source", "")),
-        cone=str(req.get("cone", cell.sim.cone)),
+        cone=str(req.get("cone", cell.sim.cone(str(req.get("kind", kind))))),
     )
     hand_actuators = tuple(_actuator_for(model, j) for j in hand_joints)
     return Twin(request, spec, model, geometry, object_qpos, arm_joints, hand_joints, hand_actuators)

@@ -195,11 +195,11 @@ def build_twin(cell: Cell, geometry: ObjectGeometry, *, kind: str, mass_kg: floa
     spec.modelname = f"dream_{kind}_twin_{object_id}"
     for key in list(spec.keys):
         spec.delete(key)
-    spec.option.cone = (mujoco.mjtCone.mjCONE_ELLIPTIC if cell.sim.cone == "elliptic"
+    spec.option.cone = (mujoco.mjtCone.mjCONE_ELLIPTIC if cell.sim.cone(kind) == "elliptic"
                         else mujoco.mjtCone.mjCONE_PYRAMIDAL)
     _attach_hand(spec, cell, hand, mesh_files)
     spec.option.timestep = cell.sim.timestep
-    spec.option.impratio = cell.sim.impratio
+    spec.option.impratio = cell.sim.impratio(kind)
     spec.option.noslip_iterations = cell.sim.noslip_iterations
     spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
     _add_table(spec, cell)
@@ -230,7 +230,7 @@ def build_twin(cell: Cell, geometry: ObjectGeometry, *, kind: str, mass_kg: floa
     spec.add_key(name="home", qpos=qpos.tolist(), ctrl=ctrl.tolist())
     model = _compile(spec)
     request = TwinRequest(kind=kind, object_id=object_id, mass_kg=float(mass_kg), friction=float(friction),
-                          placement=placement, mesh_source=geometry.source, cone=cell.sim.cone)
+                          placement=placement, mesh_source=geometry.source, cone=cell.sim.cone(kind))
     return Twin(request, spec, model, geometry, object_qpos, arm_joints, hand_joints, hand_actuators,
                 mesh_files)
 
