@@ -17,9 +17,10 @@ coverage >= 90 %, <= 5 s per identification) and the paper's Table I row.
 An exception in a case is recorded as that case's error; the run goes on.
 
     MENAGERIE_ROOT=../shared/menagerie .venv/bin/python bench/sysid.py            # 30 cases -> bench/results/sysid.json
+    .venv/bin/python bench/sysid.py --program flick                              # -> bench/results/sysid_flick.json
     .venv/bin/python bench/sysid.py --quick --out /tmp/sysid_quick.json          # 6-case smoke run
     .venv/bin/python bench/sysid.py --cases 0                                    # all 54 cases
-    .venv/bin/python bench/sysid.py --objects domino cookie --program slow_sweep
+    .venv/bin/python bench/sysid.py --objects domino cookie --out /tmp/two_objects.json
 
 Cases are a pure function of --seed (a case's friction, latency and noise seed do
 not depend on --cases, --jobs or --objects), so subsets of a run are comparable.
@@ -48,7 +49,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if "MENAGERIE_ROOT" not in os.environ and (ROOT.parent / "shared" / "menagerie").is_dir():
     os.environ["MENAGERIE_ROOT"] = str(ROOT.parent / "shared" / "menagerie")
 
-DEFAULT_OUT = ROOT / "bench" / "results" / "sysid.json"
+DEFAULT_OUT = ROOT / "bench" / "results" / "sysid.json"      # sysid_<program>.json for other programs
+DEFAULT_PROGRAM = "slow_sweep"
 IDENT_DIR = ROOT / "src" / "dream_sysid" / "dream_sysid" / "identification"
 
 GRID_MASSES_KG = (0.05, 0.1, 0.2, 0.4, 0.7, 1.0)
@@ -397,7 +399,8 @@ def _identifier_fingerprint() -> str:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--program", default="flick", help="push program name or YAML path (default: flick)")
+    p.add_argument("--program", default=DEFAULT_PROGRAM,
+                   help=f"push program name or YAML path (default: {DEFAULT_PROGRAM}, the push executor's)")
     p.add_argument("--quick", action="store_true", help="6-case smoke run (2 paper objects + 4 masses); "
                    "writes a results file only with --out")
     p.add_argument("--cases", type=int, default=DEFAULT_CASES,
@@ -408,7 +411,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"worker processes (at most {MAX_JOBS}; default 1, so that each identification has "
                         "the machine's 2 cores to itself, as the seconds goal means; 2 halves the wall time "
                         "but each identification then shares the cores and its seconds roughly double)")
-    p.add_argument("--out", type=Path, default=None, help=f"results JSON (default {DEFAULT_OUT.relative_to(ROOT)})")
+    p.add_argument("--out", type=Path, default=None, help=f"results JSON (default {DEFAULT_OUT.relative_to(ROOT)}; "
+                   "sysid_<program>.json for another program)")
     return p
 
 
@@ -428,7 +432,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     cases = select_cases(all_cases(catalogue, args.seed), quick=args.quick,
                          n=args.cases, objects=args.objects)
-    out_path = args.out if args.out is not None else (None if args.quick else DEFAULT_OUT)
+    default_out = (DEFAULT_OUT if program.name == DEFAULT_PROGRAM
+                   else DEFAULT_OUT.with_name(f"sysid_{program.name}.json"))
+    out_path = args.out if args.out is not None else (None if args.quick else default_out)
     fingerprint = _identifier_fingerprint()
     load0 = os.getloadavg()
     print(f"{len(cases)} cases, program {program.name}, {jobs} job(s), identifier {fingerprint}",
