@@ -7,10 +7,12 @@ The answer follows the contract, its interval holds the estimate, and the
 estimate is latched on /dream/object/inertia.
 
 Not asserted, because it does not hold yet (issue 5): a mass within 10 % of the
-truth. On this push the identifier returned 0.37, 0.55 and 0.48 kg in three runs for
-the 0.21 kg cookie; since the interval admits the profile's jaggedness, it answers
-e.g. 0.077 kg with a 95 % interval of 0.054-0.68 kg, flagged not identifiable (an
-earlier run without that gave 0.29 kg, 0.287-0.295 kg: confidently wrong).
+truth. With the push twin's pyramidal cone the identifier returned 0.176 (0.106-1.00),
+0.273 (0.181-0.570) and 0.212 kg (0.187-0.294) in three runs for the 0.21 kg cookie,
+every interval holding the truth, each flagged not identifiable. With the elliptic cone
+it had returned 0.37, 0.55 and 0.48 kg, and (before the interval admitted the profile's
+jaggedness) once 0.29 kg with 0.287-0.295 kg: confidently wrong. The notes below are
+from those elliptic runs.
 Measured on the 0.48 kg bag: the object's start, the median of the tracked resting
 poses, was 0.3 mm (x) and 0.2 mm (y) off the truth, and the finger's encoders see that
 in the contact onset. Replayed from the true start, the cost at
