@@ -223,14 +223,14 @@ def _hand(r: _Reader, key: str, joint_map: dict[str, str], extra_keys: tuple[str
     )
 
 
-def _per_kind(r: _Reader, dotted: str, kind: type) -> dict[str, Any]:
+def _per_kind(r: _Reader, dotted: str, value_type: type) -> dict[str, Any]:
     """One value for every twin kind, or a mapping {push: ..., grasp: ...}."""
-    node = r.get(dotted, (kind, dict) if kind is not float else (float, int, dict))
+    node = r.get(dotted, (value_type, dict) if value_type is not float else (float, int, dict))
     if not isinstance(node, dict):
-        return {k: kind(node) for k in SIM_KINDS}
+        return {k: value_type(node) for k in SIM_KINDS}
     if set(node) != set(SIM_KINDS):
         raise UserError(f"{r.path}: '{dotted}' should map each of {SIM_KINDS} to a value, got {node!r}")
-    return {k: r.get(f"{dotted}.{k}", kind) for k in SIM_KINDS}
+    return {k: r.get(f"{dotted}.{k}", value_type) for k in SIM_KINDS}
 
 
 def load_cell(path: str | Path | None = None) -> Cell:
