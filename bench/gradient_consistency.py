@@ -2,22 +2,22 @@
 
 Issue 5 asks for autodiff gradients of the trajectory loss that agree with central finite
 differences of the MuJoCo twin within 5 % where the loss is smooth. This script measures
-where that stands on the simplest case both can simulate: a 5 cm box on the table pushed by
-a compliant fingertip (Cartesian spring + damper to a commanded anchor, the reduced model of
+where that stands on the simplest case both can simulate (dream_sysid.identification.
+mujoco_push, with the push twin's friction cone): a 5 cm box on the table pushed by a
+compliant fingertip (Cartesian spring + damper to a commanded anchor, the reduced model of
 the Allegro finger under its PD gains), the fingertip rigid at a fixed height
 (`face_friction_coupling=0` in the planar model).
 
-`--case sliding` is the smooth case: the object is already sliding (0.3 m/s) with the
-fingertip pressed on it, the commanded fingertip speed swings 0.3 +- 0.06 m/s at 1.5 Hz,
-and the box rests on a single support point (so four corner contacts do not share its
-weight by the solver's choice): nothing sticks and the fingertip stays on the box. MuJoCo's
-gradient there is the median of the loss increments at 1e-4 steps in log space, with their
-spread (-> gradient_consistency_sliding.json), once with MuJoCo's default (soft) fingertip
-contact and once with a near-rigid one, as the planar model's tip contact is. One contact
-still opens and closes: MuJoCo's soft friction lifts a sliding body (the elliptic cone
-couples the friction's velocity-driven reference acceleration into the normal force), so
-the box hops on its support. `sliding_friction` in the results measures that on a free box
-on the table with the twins' two cone settings (why push twins are pyramidal: config/cell.yaml).
+`--case sliding` is the smooth case (mujoco_push.sliding_push; the test
+tests/sysid/test_gradient_consistency.py asserts it): the object is already sliding
+(0.3 m/s) with the fingertip pressed on it, the commanded fingertip speed swings 0.3 +- 0.06
+m/s at 1.5 Hz, and the box rests on a single support point. MuJoCo's gradient there is the
+median of the loss increments at 1e-4 steps in log space, with their spread
+(-> gradient_consistency_sliding.json), once with MuJoCo's default (soft) fingertip contact
+and once with a near-rigid one, as the planar model's tip contact is. MuJoCo's soft
+friction is not quite Coulomb's: `sliding_friction` in the results measures a free box
+sliding on the table with the twins' two cone settings (why push twins are pyramidal, and
+planar_model.TABLE_FRICTION_SCALE).
 
 It prints and saves (bench/results/gradient_consistency.json):
   * trajectories: final object x and RMS difference, MuJoCo vs torch, over masses;
@@ -32,7 +32,6 @@ It prints and saves (bench/results/gradient_consistency.json):
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -43,84 +42,19 @@ import mujoco
 import numpy as np
 import torch
 
+from dream_hw.cell import load_cell
+from dream_sysid.identification import mujoco_push as mp
 from dream_sysid.identification.planar_model import PushScenario, rollout, straight_push
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "bench" / "results" / "gradient_consistency.json"
 
-# Box on 4 joints (x, y, z slides and yaw) so it cannot rock: the planar model has no tilt.
-_XML = """
-<mujoco>
-  <option timestep="{dt}" cone="elliptic" integrator="Euler"/>
-  <default><geom friction="{mu} 0.005 0.0001"/></default>
-  <worldbody>
-    <geom name="table" type="plane" size="1 1 0.1"/>
-    <body name="box" pos="0 0 {half}">
-      <joint type="slide" axis="1 0 0"/><joint type="slide" axis="0 1 0"/>
-      <joint type="slide" axis="0 0 1"/><joint type="hinge" axis="0 0 1"/>
-      <geom type="box" size="{half} {half} {half}" mass="{m}" {box_contact}/>
-      {support}
-    </body>
-    <body name="tip" pos="0 0 {tip_z}">
-      <joint name="tx" type="slide" axis="1 0 0"/><joint name="ty" type="slide" axis="0 1 0"/>
-      <geom type="sphere" size="{r}" mass="{mt}" {tip_contact}/>
-    </body>
-  </worldbody>
-  <contact><exclude body1="tip" body2="world"/></contact>
-</mujoco>"""
+CELL = load_cell()
+TWIN = {"cone": CELL.sim.cone("push"), "impratio": CELL.sim.impratio("push")}   # the push twin's
 
 
-# The box touches the table at one point under its COM; the tip touches only the box, frictionless.
-# priority="1": MuJoCo gives a contact the larger condim of its two geoms unless their priorities
-# differ, so condim="1" alone left the tip with friction. That friction acted vertically on the
-# box (the tip's height is fixed) and made it chatter on its support: the loss jumped.
-POINT_SUPPORT = dict(
-    box_contact='contype="2" conaffinity="2"', tip_contact='contype="2" conaffinity="2" condim="1" priority="1"',
-    support='<geom type="sphere" size="0.005" pos="0 0 {z}" mass="0"/>')
-BOX_SUPPORT = dict(box_contact="", tip_contact="", support="")
-
-
-def sliding_push(dt: float = 0.002, duration: float = 0.5, speed: float = 0.3, swing: float = 0.06,
-                 freq: float = 1.5, half: float = 0.025, preload_n: float = 1.18) -> PushScenario:
-    """The object sliding at `speed` from the start, the tip pressed on it 0.5 mm deep with the
-    spring preloaded by `preload_n` (mu m g at 0.3 kg, mu 0.4), its anchor speed swinging."""
-    base = straight_push(dt=dt, steps=2, half=half, coupling=0.0)
-    t = dt * np.arange(int(round(duration / dt)))
-    va = speed + swing * np.sin(2 * np.pi * freq * t)
-    tip0 = np.array([-(half + base.tip_radius) + 0.0005, 0.0])
-    x = tip0[0] + preload_n / base.stiffness[0, 0] + np.concatenate([[0.0], np.cumsum(va[:-1]) * dt])
-    return dataclasses.replace(base, anchor=np.stack([x, np.zeros_like(x)], 1),
-                               anchor_vel=np.stack([va, np.zeros_like(va)], 1), tip0=tip0,
-                               tipv0=np.array([speed, 0.0]), com_vel0=(speed, 0.0))
-
-
-def mujoco_push(scn: PushScenario, mass: float, mu: float) -> np.ndarray:
-    """The object's xy over the push in MuJoCo (T, 2); the tip's spring force applied each step.
-    A push that starts sliding (scn.com_vel0) rests the box on its support first."""
-    half = float(np.abs(scn.polygon).max())
-    sliding = any(scn.com_vel0)
-    contacts = dict(POINT_SUPPORT) if sliding else BOX_SUPPORT
-    contacts["support"] = contacts["support"].format(z=-half + 0.005)
-    model = mujoco.MjModel.from_xml_string(_XML.format(dt=scn.dt, mu=mu, m=mass, half=half, tip_z=0.8 * half,
-                                                       r=scn.tip_radius, mt=scn.tip_mass, **contacts))
-    data = mujoco.MjData(model)
-    if sliding:
-        data.qpos[4] = -0.5
-        for _ in range(int(round(0.3 / scn.dt))):
-            mujoco.mj_step(model, data)
-        data.qpos[0:2] = 0.0
-        data.qvel[:] = 0.0
-        data.qvel[0:2] = scn.com_vel0
-        data.qvel[4:6] = scn.tipv0
-    data.qpos[4:6] = scn.tip0
-    mujoco.mj_forward(model, data)
-    out = np.empty((scn.steps, 2))
-    for k in range(scn.steps):
-        data.qfrc_applied[4:6] = (scn.stiffness @ (scn.anchor[k] - data.qpos[4:6])
-                                  + scn.damping @ (scn.anchor_vel[k] - data.qvel[4:6]))
-        mujoco.mj_step(model, data)
-        out[k] = data.qpos[0:2]
-    return out
+def mujoco_push(scn: PushScenario, mass: float, mu: float, contacts: mp.Contacts | None = None) -> np.ndarray:
+    return mp.simulate(scn, mass, mu, contacts, **TWIN)
 
 
 def torch_push(scn: PushScenario, mass: float, mu: float) -> np.ndarray:
@@ -130,9 +64,8 @@ def torch_push(scn: PushScenario, mass: float, mu: float) -> np.ndarray:
     return o["com"][0].numpy()
 
 
-def loss_mujoco(scn, log_m, log_mu, target, steps) -> float:
-    xy = mujoco_push(scn, float(np.exp(log_m)), float(np.exp(log_mu)))
-    return float(((xy[:steps] - target[:steps]) ** 2).sum() * 1e4)
+def loss_mujoco(scn, log_m, log_mu, target, steps, contacts: mp.Contacts | None = None) -> float:
+    return mp.loss(scn, log_m, log_mu, target, steps, contacts=contacts, **TWIN)
 
 
 def grad_torch(scn, log_m, log_mu, target, steps) -> tuple[float, np.ndarray]:
@@ -152,28 +85,12 @@ def grad_mujoco(scn, log_m, log_mu, target, steps, eps: float) -> np.ndarray:
     return np.array(g)
 
 
-def slope_mujoco(scn, log_m, log_mu, target, steps, i: int, h: float = 1e-4, n: int = 8) -> tuple[float, float]:
-    """MuJoCo's loss slope along parameter i: the median of 2n increments at step h (robust to the
-    isolated jumps), and the spread of the middle half of them relative to it."""
-    e = np.eye(2)[i] * h
-    losses = np.array([loss_mujoco(scn, log_m + k * e[0], log_mu + k * e[1], target, steps) for k in range(-n, n + 1)])
-    inc = np.sort(np.diff(losses) / h)
-    med = float(np.median(inc))
-    return med, float(np.ptp(inc[n // 2: -(n // 2)]) / abs(med)) if med else float("inf")
-
-
-STIFF_TIP = 'solref="0.004 1" solimp="0.99 0.99 0.001"'   # near-rigid, as the planar model's tip contact
-
-
 def sliding_case(args) -> int:
     t0 = time.time()
     report: dict = {"what": __doc__.split("\n\n")[1].replace("\n", " "), "dt_s": args.dt,
-                    "target": "MuJoCo at 0.3 kg, mu 0.4", "tip_contacts": {}}
-    default_tip = POINT_SUPPORT["tip_contact"]
-    for label, extra in (("mujoco_default", ""), ("stiff", STIFF_TIP)):
-        POINT_SUPPORT["tip_contact"] = f"{default_tip} {extra}".strip()
-        report["tip_contacts"][label] = _sliding_points(args.dt, label)
-    POINT_SUPPORT["tip_contact"] = default_tip
+                    "twin": TWIN, "target": "MuJoCo at 0.3 kg, mu 0.4", "tip_contacts": {}}
+    for label, contacts in (("mujoco_default", mp.POINT_SUPPORT), ("stiff", mp.POINT_SUPPORT.stiff_tip())):
+        report["tip_contacts"][label] = _sliding_points(args.dt, label, contacts)
     print("MuJoCo's friction on a free box sliding on the table (mu 0.4, 0.2 kg):")
     report["sliding_friction"] = sliding_friction(args.dt)
     report["machine"] = {"mujoco": mujoco.__version__, "torch": torch.__version__}
@@ -228,22 +145,22 @@ def sliding_friction(dt: float, mu: float = 0.4, mass: float = 0.2) -> dict:
     return out
 
 
-def _sliding_points(dt: float, label: str) -> dict:
-    scn = sliding_push(dt=dt)
-    target = mujoco_push(scn, 0.3, 0.4)
-    report: dict = {"tip_contact": POINT_SUPPORT["tip_contact"], "points": []}
+def _sliding_points(dt: float, label: str, contacts: mp.Contacts) -> dict:
+    scn = mp.sliding_push(dt=dt)
+    target = mujoco_push(scn, 0.3, 0.4, contacts)
+    report: dict = {"tip_contact": contacts.tip, "points": []}
     print(f"sliding case, {label} fingertip contact: torch autodiff vs MuJoCo (median of 1e-4 increments), "
           "loss over 0.5 s")
     for m, mu in ((0.2, 0.3), (0.3, 0.3), (0.25, 0.35), (0.45, 0.22), (0.45, 0.27), (0.22, 0.45), (0.35, 0.45),
                   (0.38, 0.4), (0.4, 0.4), (0.5, 0.5), (0.4, 0.3), (0.25, 0.5)):
         lt, gt = grad_torch(scn, np.log(m), np.log(mu), target, scn.steps)
-        s = [slope_mujoco(scn, np.log(m), np.log(mu), target, scn.steps, i) for i in range(2)]
+        s = [mp.slope(scn, np.log(m), np.log(mu), target, scn.steps, i, contacts=contacts, **TWIN) for i in range(2)]
         gm = np.array([s[0][0], s[1][0]])
         spread = np.array([s[0][1], s[1][1]])
         rel = (gt - gm) / np.abs(gm)
-        rms = float(np.sqrt(((mujoco_push(scn, m, mu) - torch_push(scn, m, mu)) ** 2).sum(axis=1).mean()))
+        rms = float(np.sqrt(((mujoco_push(scn, m, mu, contacts) - torch_push(scn, m, mu)) ** 2).sum(axis=1).mean()))
         row = {"mass_kg": m, "mu": mu, "loss_torch": round(lt, 2),
-               "loss_mujoco": round(loss_mujoco(scn, np.log(m), np.log(mu), target, scn.steps), 2),
+               "loss_mujoco": round(loss_mujoco(scn, np.log(m), np.log(mu), target, scn.steps, contacts), 2),
                "trajectory_rms_mm": round(1e3 * rms, 3), "grad_torch": gt.round(2).tolist(),
                "grad_mujoco_median_increment": gm.round(2).tolist(), "increment_spread": spread.round(3).tolist(),
                "smooth": bool(np.all(spread <= 0.1)), "rel_error": rel.round(3).tolist(),
