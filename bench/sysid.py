@@ -18,6 +18,7 @@ An exception in a case is recorded as that case's error; the run goes on.
 
     MENAGERIE_ROOT=../shared/menagerie .venv/bin/python bench/sysid.py            # 30 cases -> bench/results/sysid.json
     .venv/bin/python bench/sysid.py --program flick                              # -> bench/results/sysid_flick.json
+    .venv/bin/python bench/sysid.py --no-mismatch        # diagnostic: no simulator mismatch -> sysid_no_mismatch.json
     .venv/bin/python bench/sysid.py --quick --out /tmp/sysid_quick.json          # 6-case smoke run
     .venv/bin/python bench/sysid.py --cases 0                                    # all 54 cases
     .venv/bin/python bench/sysid.py --objects domino cookie --out /tmp/two_objects.json
@@ -170,8 +171,9 @@ def _one_line(exc: BaseException) -> str:
     return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
-def run_case(case: Case, program_name: str) -> dict:
-    """Generate the push with the true twin, identify with the identification twin; never raises."""
+def run_case(case: Case, program_name: str, mismatch: bool = True) -> dict:
+    """Generate the push with the true twin, identify with the identification twin; never raises.
+    mismatch=False records in the twin's own physics (a diagnostic: the noise-only floor)."""
     out: dict = {**asdict(case), "stage": "setup"}
     out["friction"] = round(case.friction, 4)
     out["latency_s"] = round(case.latency_s, 4)
@@ -188,7 +190,7 @@ def run_case(case: Case, program_name: str) -> dict:
                                rotation_sigma_rad=math.radians(TRACKER["rotation_sigma_deg"]),
                                latency_s=case.latency_s, drop_rate=TRACKER["drop_rate"])
         rec = record_push(true_twin, setup["plan"], setup["scene"], tracker=tracker,
-                          mismatch=SimulatorMismatch(), seed=case.record_seed)
+                          mismatch=SimulatorMismatch() if mismatch else None, seed=case.record_seed)
         if rec.ground_truth is not None and len(rec.ground_truth.pos):
             gt = np.asarray(rec.ground_truth.pos)
             out["object_travel_mm"] = round(1000.0 * float(np.linalg.norm(gt[-1, :2] - gt[0, :2])), 1)
@@ -411,6 +413,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"worker processes (at most {MAX_JOBS}; default 1, so that each identification has "
                         "the machine's 2 cores to itself, as the seconds goal means; 2 halves the wall time "
                         "but each identification then shares the cores and its seconds roughly double)")
+    p.add_argument("--no-mismatch", action="store_true",
+                   help="record the pushes in the identification twin's own physics (same timestep, solver and "
+                        "contact softness; only the tracking is noisy): a diagnostic of how much of the error is "
+                        "model mismatch (writes ..._no_mismatch.json)")
     p.add_argument("--out", type=Path, default=None, help=f"results JSON (default {DEFAULT_OUT.relative_to(ROOT)}; "
                    "sysid_<program>.json for another program)")
     return p
@@ -434,6 +440,8 @@ def main(argv: list[str] | None = None) -> int:
                          n=args.cases, objects=args.objects)
     default_out = (DEFAULT_OUT if program.name == DEFAULT_PROGRAM
                    else DEFAULT_OUT.with_name(f"sysid_{program.name}.json"))
+    if args.no_mismatch:
+        default_out = default_out.with_name(default_out.stem + "_no_mismatch.json")
     out_path = args.out if args.out is not None else (None if args.quick else default_out)
     fingerprint = _identifier_fingerprint()
     load0 = os.getloadavg()
@@ -458,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     if jobs == 1:
         _init_worker()
         for c in cases:
-            done(run_case(c, args.program))
+            done(run_case(c, args.program, not args.no_mismatch))
     else:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -468,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
         ordered = sorted(cases, key=lambda c: (c.object_id, c.index))
         with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
                                  initializer=_init_worker) as pool:
-            futures = {pool.submit(run_case, c, args.program): c for c in ordered}
+            futures = {pool.submit(run_case, c, args.program, not args.no_mismatch): c for c in ordered}
             for fut in as_completed(futures):
                 c = futures[fut]
                 try:
@@ -509,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
             "true_friction_uniform": list(FRICTION_RANGE),
             "identification_twin": {"mass_kg": "catalogue mass_kg (prior)", "friction": ID_FRICTION},
             "tracker": {**TRACKER, "latency_uniform_s": list(LATENCY_RANGE_S), "joint_state_rate_hz": 100.0},
-            "simulator_mismatch": asdict(SimulatorMismatch()),
+            "simulator_mismatch": None if args.no_mismatch else asdict(SimulatorMismatch()),
             "record_seeds": "per case (see cases[].record_seed), from numpy SeedSequence([seed, hash(case)])",
             "jobs": jobs,
             "torch_threads_per_worker": 1,
