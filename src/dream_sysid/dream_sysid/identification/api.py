@@ -101,7 +101,11 @@ def identify(recording: PushRecording, *, scene: Path, object_body: str = "objec
     # The finely sampled stretch: between the coarse neighbours of the lowest coarse point.
     window = (coarse[max(i - 1, 0)], coarse[min(i + 1, COARSE_MASSES - 1)])
     fine = np.linspace(*window, FINE_MASSES + 2)[1:-1]
-    fcost, flmu = profile_on_twin(obj, replay, log_mu_m, float(best[2]), fine, fit.MU_RANGE, progress=tick)
+    # The fine masses start from the coarse valley (log-friction interpolated between the
+    # coarse masses) and search half a step either side of it, not the whole range again.
+    seed = np.interp(fine, coarse, plmu)
+    fcost, flmu = profile_on_twin(obj, replay, log_mu_m, float(best[2]), fine, fit.MU_RANGE,
+                                  seed_log_mu=seed, progress=tick)
     if bar:
         bar.close()
     plm = np.concatenate([coarse, fine])
