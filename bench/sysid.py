@@ -19,6 +19,7 @@ An exception in a case is recorded as that case's error; the run goes on.
     MENAGERIE_ROOT=../shared/menagerie .venv/bin/python bench/sysid.py            # 30 cases -> bench/results/sysid.json
     .venv/bin/python bench/sysid.py --program flick                              # -> bench/results/sysid_flick.json
     .venv/bin/python bench/sysid.py --no-mismatch        # diagnostic: no simulator mismatch -> sysid_no_mismatch.json
+    .venv/bin/python bench/sysid.py --no-mismatch --no-noise   # the identifier's floor on perfect data
     .venv/bin/python bench/sysid.py --quick --out /tmp/sysid_quick.json          # 6-case smoke run
     .venv/bin/python bench/sysid.py --cases 0                                    # all 54 cases
     .venv/bin/python bench/sysid.py --objects domino cookie --out /tmp/two_objects.json
@@ -171,9 +172,10 @@ def _one_line(exc: BaseException) -> str:
     return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
-def run_case(case: Case, program_name: str, mismatch: bool = True) -> dict:
+def run_case(case: Case, program_name: str, mismatch: bool = True, noise: bool = True) -> dict:
     """Generate the push with the true twin, identify with the identification twin; never raises.
-    mismatch=False records in the twin's own physics (a diagnostic: the noise-only floor)."""
+    Diagnostics: mismatch=False records in the twin's own physics; noise=False tracks perfectly
+    (no pose noise, no dropped frames; the latency stays, unknown to the identifier)."""
     out: dict = {**asdict(case), "stage": "setup"}
     out["friction"] = round(case.friction, 4)
     out["latency_s"] = round(case.latency_s, 4)
@@ -186,9 +188,10 @@ def run_case(case: Case, program_name: str, mismatch: bool = True) -> dict:
         out["stage"] = "record"
         true_twin = build_twin(_STATE["cell"], setup["geometry"], kind="push", mass_kg=case.mass_kg,
                                friction=case.friction, placement=setup["placement"], object_id=case.object_id)
-        tracker = TrackerModel(rate_hz=TRACKER["rate_hz"], position_sigma_m=TRACKER["position_sigma_m"],
-                               rotation_sigma_rad=math.radians(TRACKER["rotation_sigma_deg"]),
-                               latency_s=case.latency_s, drop_rate=TRACKER["drop_rate"])
+        scale = 1.0 if noise else 0.0
+        tracker = TrackerModel(rate_hz=TRACKER["rate_hz"], position_sigma_m=scale * TRACKER["position_sigma_m"],
+                               rotation_sigma_rad=scale * math.radians(TRACKER["rotation_sigma_deg"]),
+                               latency_s=case.latency_s, drop_rate=scale * TRACKER["drop_rate"])
         rec = record_push(true_twin, setup["plan"], setup["scene"], tracker=tracker,
                           mismatch=SimulatorMismatch() if mismatch else None, seed=case.record_seed)
         if rec.ground_truth is not None and len(rec.ground_truth.pos):
@@ -417,6 +420,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="record the pushes in the identification twin's own physics (same timestep, solver and "
                         "contact softness; only the tracking is noisy): a diagnostic of how much of the error is "
                         "model mismatch (writes ..._no_mismatch.json)")
+    p.add_argument("--no-noise", action="store_true",
+                   help="track perfectly (no pose noise, no dropped frames; the latency stays, unknown to the "
+                        "identifier): with --no-mismatch, the identifier's floor on perfect data "
+                        "(writes ..._no_noise.json)")
     p.add_argument("--out", type=Path, default=None, help=f"results JSON (default {DEFAULT_OUT.relative_to(ROOT)}; "
                    "sysid_<program>.json for another program)")
     return p
@@ -442,6 +449,8 @@ def main(argv: list[str] | None = None) -> int:
                    else DEFAULT_OUT.with_name(f"sysid_{program.name}.json"))
     if args.no_mismatch:
         default_out = default_out.with_name(default_out.stem + "_no_mismatch.json")
+    if args.no_noise:
+        default_out = default_out.with_name(default_out.stem + "_no_noise.json")
     out_path = args.out if args.out is not None else (None if args.quick else default_out)
     fingerprint = _identifier_fingerprint()
     load0 = os.getloadavg()
@@ -466,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     if jobs == 1:
         _init_worker()
         for c in cases:
-            done(run_case(c, args.program, not args.no_mismatch))
+            done(run_case(c, args.program, not args.no_mismatch, not args.no_noise))
     else:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -476,7 +485,8 @@ def main(argv: list[str] | None = None) -> int:
         ordered = sorted(cases, key=lambda c: (c.object_id, c.index))
         with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
                                  initializer=_init_worker) as pool:
-            futures = {pool.submit(run_case, c, args.program, not args.no_mismatch): c for c in ordered}
+            futures = {pool.submit(run_case, c, args.program, not args.no_mismatch, not args.no_noise): c
+                       for c in ordered}
             for fut in as_completed(futures):
                 c = futures[fut]
                 try:
@@ -516,7 +526,8 @@ def main(argv: list[str] | None = None) -> int:
             "paper_objects_at_catalogue_mass": True,
             "true_friction_uniform": list(FRICTION_RANGE),
             "identification_twin": {"mass_kg": "catalogue mass_kg (prior)", "friction": ID_FRICTION},
-            "tracker": {**TRACKER, "latency_uniform_s": list(LATENCY_RANGE_S), "joint_state_rate_hz": 100.0},
+            "tracker": {**TRACKER, "latency_uniform_s": list(LATENCY_RANGE_S), "joint_state_rate_hz": 100.0,
+                        "noise_and_drops": not args.no_noise},
             "simulator_mismatch": None if args.no_mismatch else asdict(SimulatorMismatch()),
             "record_seeds": "per case (see cases[].record_seed), from numpy SeedSequence([seed, hash(case)])",
             "jobs": jobs,
