@@ -8,6 +8,11 @@ tracked poses; 1 mm fingertip) with
 expected interval as mass ratios (lo, hi) and its width hi/lo. A width of 1.2
 means about +-10 %; an interval that runs off the grid (0.45x-2.2x) is "open".
 
+The replays start the object 10 um to the side of the recording's start: the push
+is chaotic in the twin (bench/replay_sensitivity.py), and a replay from exactly the
+recorded start is the only one that matches, which made every other mass look ruled
+out (slow_sweep's median expected interval was 1.12x that way).
+
 This is information, not accuracy: model error between cell and twin comes on
 top (bench/sysid.py measures that).
 
