@@ -11,7 +11,9 @@ means about +-10 %; an interval that runs off the grid (0.45x-2.2x) is "open".
 The replays start the object 10 um to the side of the recording's start: the push
 is chaotic in the twin (bench/replay_sensitivity.py), and a replay from exactly the
 recorded start is the only one that matches, which made every other mass look ruled
-out (slow_sweep's median expected interval was 1.12x that way).
+out (slow_sweep's median expected interval was 1.12x that way). A mass is ruled out
+only above the chi-square threshold plus that jitter (`jitter`: what the true mass
+itself costs with its start 10 um aside, in other directions).
 
 This is information, not accuracy: model error between cell and twin comes on
 top (bench/sysid.py measures that).
@@ -78,7 +80,7 @@ def run_case(program: str, object_id: str, mass: float) -> dict:
                               hand_prefix=cell.push_hand.prefix)
     ei = expected_interval(PushObjective(prep), replay, mass, FRICTION)
     return row | {"lo": round(ei.lo, 3), "hi": round(ei.hi, 3), "width_ratio": round(ei.width_ratio, 3),
-                  "closed": ei.closed, "ratios": np.round(ei.ratios, 4).tolist(),
+                  "closed": ei.closed, "jitter": round(ei.jitter, 2), "ratios": np.round(ei.ratios, 4).tolist(),
                   "delta_chi2": np.round(ei.delta_chi2, 3).tolist()}
 
 

@@ -16,8 +16,11 @@ a 1 um start change or a 0.1 % mass change moves the slow sweep's object path by
 median 0.5 mm, as much as a 10 % mass change, so a replay that starts exactly where
 its recording did is the only one that matches it, and a profile made that way
 reads the jitter of every other mass as information (it gave slow_sweep a median
-expected interval of 1.12x). With the shift, the true mass is no longer special,
-and the profile rises only where mass moves the push more than the jitter does.
+expected interval of 1.12x). With the shift the true mass is no longer special; but
+one shifted profile is still one draw of that jitter, with lucky dips, so a mass is
+ruled out only where its cost rises above the profile's minimum by the chi-square
+threshold plus the jitter: how much more the true mass itself costs, at the median,
+with its replay started 10 um aside in four other directions.
 
 What it leaves out, on purpose: model error between the cell and the twin (the
 bias the bench measures) and the rest of the start position's uncertainty (the
@@ -36,6 +39,7 @@ from dream_sysid.identification.twin_replay import TwinReplay
 MASS_RATIOS = np.exp(np.linspace(-0.8, 0.8, 17))       # 0.45x .. 2.2x the true mass
 VALLEY_HALF_WIDTH = 0.35                               # log-friction searched around mu_true / ratio
 START_SHIFT_M = 1e-5                                   # replays' object start, sideways from the recording's
+JITTER_SHIFTS = ((1.0, 0.0), (-1.0, 0.0), (0.0, -1.0), (0.0, 2.0))   # x, y in START_SHIFT_M: the truth's jitter
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class ExpectedInterval:
     lo: float                   # expected 95 % interval as mass ratios (grid ends when it runs off)
     hi: float
     closed: bool                # both ends inside the grid
+    jitter: float = 0.0         # the true mass's median cost under 10 um start shifts, above the profile's minimum
 
     @property
     def width_ratio(self) -> float:
@@ -71,25 +76,35 @@ def expected_interval(obj: PushObjective, replay: TwinReplay, mass: float, mu: f
 
     prof = np.empty(len(ratios))
     start = replay.object_qpos0.copy()
-    replay.object_qpos0 = start + np.array([0.0, start_shift_m, 0, 0, 0, 0, 0])
+
+    def shifted(dx: float, dy: float) -> None:
+        replay.object_qpos0 = start + np.array([dx, dy, 0, 0, 0, 0, 0]) * start_shift_m
+
     try:
+        shifted(0.0, 1.0)
         for i, r in enumerate(ratios):
             centre = float(np.log(mu / r))
             res = minimize_scalar(lambda u: cost(mass * r, u), bounds=(centre - VALLEY_HALF_WIDTH, centre + VALLEY_HALF_WIDTH),
                                   method="bounded", options={"xatol": 2e-3})
             prof[i] = min(float(res.fun), cost(mass * r, centre))
+        truth = []
+        for dx, dy in JITTER_SHIFTS:
+            shifted(dx, dy)
+            truth.append(cost(mass, float(np.log(mu))))
     finally:
         replay.object_qpos0 = start
     delta = prof - prof.min()
-    below = np.flatnonzero(delta <= CHI2_95)
+    jitter = max(0.0, float(np.median(truth)) - float(prof.min()))
+    threshold = CHI2_95 + jitter
+    below = np.flatnonzero(delta <= threshold)
     lo_i, hi_i = int(below[0]), int(below[-1])
     lr = np.log(ratios)
 
     def cross(i_in: int, i_out: int) -> float:
         y_in, y_out = delta[i_in], delta[i_out]
-        f = (CHI2_95 - y_in) / (y_out - y_in) if y_out != y_in else 0.0
+        f = (threshold - y_in) / (y_out - y_in) if y_out != y_in else 0.0
         return float(np.exp(lr[i_in] + f * (lr[i_out] - lr[i_in])))
 
     lo = cross(lo_i, lo_i - 1) if lo_i > 0 else float(ratios[0])
     hi = cross(hi_i, hi_i + 1) if hi_i < len(ratios) - 1 else float(ratios[-1])
-    return ExpectedInterval(np.asarray(ratios), delta, lo, hi, bool(lo_i > 0 and hi_i < len(ratios) - 1))
+    return ExpectedInterval(np.asarray(ratios), delta, lo, hi, bool(lo_i > 0 and hi_i < len(ratios) - 1), jitter)
