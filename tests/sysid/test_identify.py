@@ -107,3 +107,25 @@ def test_commanded_trajectory_stands_in_for_missing_arm_states(cell, simulated_p
     lead = anchor_c[:, 0] - measured.scenario.anchor[:, 0]          # along the push (+x)
     assert lead.min() > -0.001 and 0.005 < lead.max() < 0.03
     assert np.linalg.norm(anchor_c[-1] - measured.scenario.anchor[-1]) < 0.001
+
+
+def test_the_fine_profile_starts_from_the_coarse_profiles_valley(simulated_push, monkeypatch):
+    # The fine masses search friction around the coarse profile's valley (interpolated in
+    # log mass), not the whole range again: a seed that was once added and never passed.
+    from dream_sysid.identification import api
+
+    calls = []
+    real = api.profile_on_twin
+
+    def spy(obj, replay, log_mu_m, latency, lm, friction_range, **kw):
+        out = real(obj, replay, log_mu_m, latency, lm, friction_range, **kw)
+        calls.append((np.array(lm), kw.get("seed_log_mu"), out[1]))
+        return out
+
+    monkeypatch.setattr(api, "profile_on_twin", spy)
+    rec, scene = simulated_push
+    identify(rec, scene=scene, object_body="object", progress=False)
+    (coarse, coarse_seed, coarse_lmu), (fine, fine_seed, _) = calls
+    assert coarse_seed is None and len(coarse) == api.COARSE_MASSES
+    assert len(fine) == api.FINE_MASSES
+    assert np.allclose(fine_seed, np.interp(fine, coarse, coarse_lmu))
