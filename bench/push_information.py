@@ -48,36 +48,47 @@ MASS_SWEEP_OBJECT = "domino"
 MASS_SWEEP_KG = (0.05, 0.2, 0.4, 0.7, 1.0)
 
 
-def run_case(program: str, object_id: str, mass: float) -> dict:
-    import torch
-
+def exact_push(program: str, object_id: str, mass: float):
+    """A noise-free, latency-free push of `object_id` at `mass` (friction FRICTION), recorded in
+    the twin's own physics: (recording, prepared push, replay), the last two None if the object
+    did not slide. Shared with bench/replay_sensitivity.py."""
     from dream_sysid.bag.reader import load_scene_model
     from dream_sysid.identification.api import object_mesh
-    from dream_sysid.identification.fit import PushObjective
-    from dream_sysid.identification.information import expected_interval
     from dream_sysid.identification.prepare import NotInformative, prepare
     from dream_sysid.identification.synthetic import TrackerModel, record_push
     from dream_sysid.identification.twin_replay import TwinReplay
     from dream_sysid.twin.builder import build_twin
 
-    torch.set_num_threads(1)
     setup = sysid_bench._object_setup(object_id, program)
     cell = sysid_bench._STATE["cell"]
     twin = build_twin(cell, setup["geometry"], kind="push", mass_kg=mass, friction=FRICTION,
                       placement=setup["placement"], object_id=object_id)
     exact = TrackerModel(position_sigma_m=0.0, rotation_sigma_rad=0.0, latency_s=0.0, drop_rate=0.0)
     rec = record_push(twin, setup["plan"], setup["scene"], tracker=exact, mismatch=None)
-    travel = float(np.linalg.norm(rec.ground_truth.pos[-1, :2] - rec.ground_truth.pos[0, :2]))
-    row = {"program": program, "object": object_id, "mass_kg": mass, "friction": FRICTION,
-           "travel_mm": round(1e3 * travel, 1)}
     model = load_scene_model(setup["scene"], "object")
     try:
         prep = prepare(rec, model, object_mesh(model, "object"), object_body="object",
                        arm_joints=cell.arm.mjcf_joints, hand_prefix=cell.push_hand.prefix)
     except NotInformative:
-        return row | {"lo": None, "hi": None, "width_ratio": None, "closed": False, "note": "object did not slide"}
+        return rec, None, None
     replay = TwinReplay.build(model, rec, prep, object_body="object", arm_joints=cell.arm.mjcf_joints,
                               hand_prefix=cell.push_hand.prefix)
+    return rec, prep, replay
+
+
+def run_case(program: str, object_id: str, mass: float) -> dict:
+    import torch
+
+    from dream_sysid.identification.fit import PushObjective
+    from dream_sysid.identification.information import expected_interval
+
+    torch.set_num_threads(1)
+    rec, prep, replay = exact_push(program, object_id, mass)
+    travel = float(np.linalg.norm(rec.ground_truth.pos[-1, :2] - rec.ground_truth.pos[0, :2]))
+    row = {"program": program, "object": object_id, "mass_kg": mass, "friction": FRICTION,
+           "travel_mm": round(1e3 * travel, 1)}
+    if prep is None:
+        return row | {"lo": None, "hi": None, "width_ratio": None, "closed": False, "note": "object did not slide"}
     ei = expected_interval(PushObjective(prep), replay, mass, FRICTION)
     return row | {"lo": round(ei.lo, 3), "hi": round(ei.hi, 3), "width_ratio": round(ei.width_ratio, 3),
                   "closed": ei.closed, "jitter": round(ei.jitter, 2), "ratios": np.round(ei.ratios, 4).tolist(),

@@ -37,10 +37,11 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
+import push_information as info_bench  # noqa: E402  (the noise-free push, recorded and ready to replay)
 import sysid as sysid_bench  # noqa: E402  (object setup: identification twin, plan)
 
 OUT = ROOT / "bench" / "results" / "replay_sensitivity.json"
-FRICTION = 0.5
+FRICTION = info_bench.FRICTION
 PROGRAMS = ("slow_sweep", "sweep_release")
 OBJECTS = ("letter_u", "letter_a", "lego_brick", "domino", "cookie", "ketchup_bottle")
 # (name, start shift along y in m, mass factor, friction factor)
@@ -52,31 +53,14 @@ PERTURBATIONS = (("start +1 um", 1e-6, 1.0, 1.0), ("start +10 um", 1e-5, 1.0, 1.
 def run_case(program: str, object_id: str) -> dict:
     import torch
 
-    from dream_sysid.bag.reader import load_scene_model
-    from dream_sysid.identification.api import object_mesh
     from dream_sysid.identification.fit import SIGMA_POS, SIGMA_TIP, SIGMA_YAW, PushObjective
-    from dream_sysid.identification.prepare import NotInformative, prepare
-    from dream_sysid.identification.synthetic import TrackerModel, record_push
-    from dream_sysid.identification.twin_replay import TwinReplay
-    from dream_sysid.twin.builder import build_twin
 
     torch.set_num_threads(1)
-    setup = sysid_bench._object_setup(object_id, program)
-    cell = sysid_bench._STATE["cell"]
-    mass = setup["prior_kg"]
-    twin = build_twin(cell, setup["geometry"], kind="push", mass_kg=mass, friction=FRICTION,
-                      placement=setup["placement"], object_id=object_id)
-    exact = TrackerModel(position_sigma_m=0.0, rotation_sigma_rad=0.0, latency_s=0.0, drop_rate=0.0)
-    rec = record_push(twin, setup["plan"], setup["scene"], tracker=exact, mismatch=None)
+    mass = sysid_bench._object_setup(object_id, program)["prior_kg"]
+    _, prep, replay = info_bench.exact_push(program, object_id, mass)
     row: dict = {"program": program, "object": object_id, "mass_kg": mass, "friction": FRICTION}
-    model = load_scene_model(setup["scene"], "object")
-    try:
-        prep = prepare(rec, model, object_mesh(model, "object"), object_body="object",
-                       arm_joints=cell.arm.mjcf_joints, hand_prefix=cell.push_hand.prefix)
-    except NotInformative:
+    if prep is None:
         return row | {"note": "object did not slide"}
-    replay = TwinReplay.build(model, rec, prep, object_body="object", arm_joints=cell.arm.mjcf_joints,
-                              hand_prefix=cell.push_hand.prefix)
     obj = PushObjective(prep)
     zero = torch.zeros(1, dtype=torch.float64)
 
