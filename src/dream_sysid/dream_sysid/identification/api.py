@@ -90,15 +90,13 @@ def identify(recording: PushRecording, *, scene: Path, object_body: str = "objec
     # finer pass around its lowest point.
     replay = TwinReplay.build(model, recording, prep, object_body=object_body, arm_joints=cell.arm.mjcf_joints,
                               hand_prefix=cell.push_hand.prefix)
-    # The twin's own finger: its fingertip weighed at the encoders' noise (fit.SIGMA_TIP_TWIN).
-    twin_obj = fit.PushObjective(prep, sigma_scale={"pos": 1.0, "yaw": 1.0, "tip": fit.SIGMA_TIP_TWIN / fit.SIGMA_TIP})
     coarse = np.linspace(np.log(PROFILE_RANGE[0]), np.log(PROFILE_RANGE[1]), COARSE_MASSES)
     bar = _bar(progress, "twin profile", 2 * PROFILE_PASSES)
     tick = (lambda i, n: bar.update(1)) if bar else None
     # (Friction over its whole range, not only along the reduced model's mu*m valley:
     # measured on the ketchup bottle at 0.7 kg, that valley sat at mu*m 0.016 for a true 0.19.)
     log_mu_m = float(best[0] + best[1])
-    pcost, plmu = profile_on_twin(twin_obj, replay, log_mu_m, float(best[2]), coarse, fit.MU_RANGE, progress=tick)
+    pcost, plmu = profile_on_twin(obj, replay, log_mu_m, float(best[2]), coarse, fit.MU_RANGE, progress=tick)
     i = int(np.argmin(pcost))
     # The finely sampled stretch: between the coarse neighbours of the lowest coarse point.
     window = (coarse[max(i - 1, 0)], coarse[min(i + 1, COARSE_MASSES - 1)])
@@ -106,7 +104,7 @@ def identify(recording: PushRecording, *, scene: Path, object_body: str = "objec
     # The fine masses start from the coarse valley (log-friction interpolated between the
     # coarse masses) and search half a step either side of it, not the whole range again.
     seed = np.interp(fine, coarse, plmu)
-    fcost, flmu = profile_on_twin(twin_obj, replay, log_mu_m, float(best[2]), fine, fit.MU_RANGE,
+    fcost, flmu = profile_on_twin(obj, replay, log_mu_m, float(best[2]), fine, fit.MU_RANGE,
                                   seed_log_mu=seed, progress=tick)
     if bar:
         bar.close()
@@ -119,8 +117,8 @@ def identify(recording: PushRecording, *, scene: Path, object_body: str = "objec
     cost_min = float(pcost[i_min])
     # The identified push, replayed once, serves the noise estimate, the RMSEs and the report.
     final = replay.rollout(float(np.exp(best[0])), float(np.exp(best[1])))
-    final_res = twin_obj.residuals(final, torch.tensor([best[2]], dtype=torch.float64))
-    n_res = int(twin_obj.stacked(final_res).numel())
+    final_res = obj.residuals(final, torch.tensor([best[2]], dtype=torch.float64))
+    n_res = int(obj.stacked(final_res).numel())
     reduced = cost_min / max(n_res - 3, 1)
     scale2 = max(1.0, reduced) * _correlation_inflation(final_res["pos"][0].numpy())
     roughness = fit.profile_roughness(plm, pcost, *window)

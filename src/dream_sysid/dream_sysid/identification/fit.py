@@ -19,13 +19,7 @@ from dream_sysid.identification.prepare import PreparedPush
 
 SIGMA_POS = 0.002             # m, tracker position noise (nominal)
 SIGMA_YAW = np.radians(1.0)   # rad
-SIGMA_TIP = 0.001             # m, fingertip from joint encoders + kinematics (the reduced model's finger)
-# The twin profile weighs the fingertip at about the encoders' noise instead (~2 mrad at the
-# Allegro index's ~0.12 m reach): the twin's finger is the real finger's model, and its
-# deflection carries the push force, the one signal that varies smoothly with mass (the
-# tracked object path hardly does, and jitters; bench/replay_sensitivity.py). Re-weighted
-# offline on the 30 sweep_release bench pushes: mean error 40 % -> 12 %, worst 575 % -> 42 %.
-SIGMA_TIP_TWIN = 0.00025      # m
+SIGMA_TIP = 0.001             # m, fingertip from joint encoders + kinematics
 HUBER = 3.0                   # residuals beyond 3 sigma count linearly (outlier poses)
 CHI2_95 = 3.841               # one parameter
 MASS_RANGE = (0.01, 3.0)      # kg, search bounds
