@@ -67,15 +67,13 @@ def run_case(program: str, object_id: str) -> dict:
     def cost(sim: dict) -> float:
         return float((obj.stacked(obj.residuals(sim, zero)) ** 2).sum())
 
-    start = replay.object_qpos0.copy()
     ref = replay.rollout(mass, FRICTION)
     row["reference_cost"] = round(cost(ref), 3)
     row["travel_mm"] = round(1e3 * float(np.linalg.norm(ref["com"][0, -1] - ref["com"][0, 0])), 1)
     out = []
     for name, dy, fm, fmu in PERTURBATIONS:
-        replay.object_qpos0 = start.copy()
-        replay.object_qpos0[1] += dy
-        sim = replay.rollout(mass * fm, FRICTION * fmu)
+        with replay.object_shifted(0.0, dy):
+            sim = replay.rollout(mass * fm, FRICTION * fmu)
         d_pos = (sim["com"][0] - ref["com"][0]).numpy()
         d_yaw = (sim["yaw"][0] - ref["yaw"][0]).numpy()
         d_tip = (sim["tip"][0] - ref["tip"][0]).numpy()
@@ -84,7 +82,6 @@ def run_case(program: str, object_id: str) -> dict:
                     "yaw_rms_deg": round(float(np.degrees(np.sqrt((d_yaw ** 2).mean()))), 4),
                     "tip_rms_mm": round(1e3 * float(np.sqrt((d_tip ** 2).sum(1).mean())), 4),
                     "cost_rise": round(cost(sim) - row["reference_cost"], 3)})
-    replay.object_qpos0 = start
     row["noise_units"] = {"pos_m": SIGMA_POS, "yaw_rad": SIGMA_YAW, "tip_m": SIGMA_TIP}
     return row | {"perturbations": out}
 

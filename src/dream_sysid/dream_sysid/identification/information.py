@@ -75,24 +75,16 @@ def expected_interval(obj: PushObjective, replay: TwinReplay, mass: float, mu: f
         return float((obj.stacked(obj.residuals(replay.rollout(m, float(np.exp(log_mu))), zero)) ** 2).sum())
 
     prof = np.empty(len(ratios))
-    start = replay.object_qpos0.copy()
-
-    def shifted(dx: float, dy: float) -> None:
-        replay.object_qpos0 = start + np.array([dx, dy, 0, 0, 0, 0, 0]) * start_shift_m
-
-    try:
-        shifted(0.0, 1.0)
+    with replay.object_shifted(0.0, start_shift_m):
         for i, r in enumerate(ratios):
             centre = float(np.log(mu / r))
             res = minimize_scalar(lambda u: cost(mass * r, u), bounds=(centre - VALLEY_HALF_WIDTH, centre + VALLEY_HALF_WIDTH),
                                   method="bounded", options={"xatol": 2e-3})
             prof[i] = min(float(res.fun), cost(mass * r, centre))
-        truth = []
-        for dx, dy in JITTER_SHIFTS:
-            shifted(dx, dy)
+    truth = []
+    for dx, dy in JITTER_SHIFTS:
+        with replay.object_shifted(dx * start_shift_m, dy * start_shift_m):
             truth.append(cost(mass, float(np.log(mu))))
-    finally:
-        replay.object_qpos0 = start
     delta = prof - prof.min()
     jitter = max(0.0, float(np.median(truth)) - float(prof.min()))
     threshold = CHI2_95 + jitter

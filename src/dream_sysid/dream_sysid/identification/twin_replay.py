@@ -21,6 +21,7 @@ commanded replay reproduced it to 0.1 mm.
 from __future__ import annotations
 
 import copy
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import mujoco
@@ -136,6 +137,17 @@ class TwinReplay:
             obj_geoms=np.array([g for g in range(m.ngeom) if m.geom_bodyid[g] == oid and m.geom_contype[g]]),
             mass0=float(m.body_mass[oid]), inertia0=m.body_inertia[oid].copy(),
         )
+
+    @contextmanager
+    def object_shifted(self, dx: float, dy: float):
+        """Replays inside the block start the object (dx, dy) m off its tracked start (for
+        probing how chaotic the push is); the tracked start is restored after it."""
+        start = self.object_qpos0
+        self.object_qpos0 = start + np.array([dx, dy, 0.0, 0.0, 0.0, 0.0, 0.0])
+        try:
+            yield self
+        finally:
+            self.object_qpos0 = start
 
     def _set_params(self, m: mujoco.MjModel, d: mujoco.MjData, mass: float, mu: float) -> None:
         m.body_mass[self.oid] = mass
