@@ -12,10 +12,10 @@ asymmetric or flat on one side, as it is here for heavy objects.
 
 The replays start with the object 10 micrometres to the side of where the recording
 had it (`START_SHIFT_M`). A push in the twin is chaotic (bench/replay_sensitivity.py):
-a 1 um start change or a 0.1 % mass change moves the slow sweep's object path by a
-median 0.5 mm, as much as a 10 % mass change, so a replay that starts exactly where
-its recording did is the only one that matches it, and a profile made that way
-reads the jitter of every other mass as information (it gave slow_sweep a median
+a 1 um start change moves the slow sweep's object path by a median 0.53 mm, twice what
+a 1 % mass change does (0.28 mm), itself no more than a 0.1 % one (0.26 mm). So a replay
+that starts exactly where its recording did is the only one that matches it, and a
+profile made that way reads the jitter of every other mass as information (it gave slow_sweep a median
 expected interval of 1.12x). With the shift the true mass is no longer special; but
 one shifted profile is still one draw of that jitter, with lucky dips, so a mass is
 ruled out only where its cost rises above the profile's minimum by the chi-square
