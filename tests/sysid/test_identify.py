@@ -109,9 +109,10 @@ def test_commanded_trajectory_stands_in_for_missing_arm_states(cell, simulated_p
     assert np.linalg.norm(anchor_c[-1] - measured.scenario.anchor[-1]) < 0.001
 
 
-def test_the_fine_profile_starts_from_the_coarse_profiles_valley(simulated_push, monkeypatch):
+def test_each_finer_profile_starts_from_the_valley_before_it(simulated_push, monkeypatch):
     # The fine masses search friction around the coarse profile's valley (interpolated in
-    # log mass), not the whole range again: a seed that was once added and never passed.
+    # log mass), not the whole range again (a seed that was once added and never passed);
+    # the finest pass, quarter steps either side of the lowest point, around both.
     from dream_sysid.identification import api
 
     calls = []
@@ -119,13 +120,20 @@ def test_the_fine_profile_starts_from_the_coarse_profiles_valley(simulated_push,
 
     def spy(obj, replay, log_mu_m, latency, lm, friction_range, **kw):
         out = real(obj, replay, log_mu_m, latency, lm, friction_range, **kw)
-        calls.append((np.array(lm), kw.get("seed_log_mu"), out[1]))
+        calls.append((np.array(lm), kw.get("seed_log_mu"), out[0], out[1]))
         return out
 
     monkeypatch.setattr(api, "profile_on_twin", spy)
     rec, scene = simulated_push
     identify(rec, scene=scene, object_body="object", progress=False)
-    (coarse, coarse_seed, coarse_lmu), (fine, fine_seed, _) = calls
+    (coarse, coarse_seed, coarse_cost, coarse_lmu), (fine, fine_seed, fine_cost, fine_lmu), \
+        (finest, finest_seed, _, _) = calls
     assert coarse_seed is None and len(coarse) == api.COARSE_MASSES
     assert len(fine) == api.FINE_MASSES
     assert np.allclose(fine_seed, np.interp(fine, coarse, coarse_lmu))
+    lm = np.concatenate([coarse, fine])
+    order = np.argsort(lm)
+    step = fine[1] - fine[0]
+    lowest = lm[np.argmin(np.concatenate([coarse_cost, fine_cost]))]
+    assert np.allclose(finest, lowest + step * np.array([-0.5, -0.25, 0.25, 0.5]))
+    assert np.allclose(finest_seed, np.interp(finest, lm[order], np.concatenate([coarse_lmu, fine_lmu])[order]))

@@ -15,7 +15,7 @@ from dream_sysid.identification.fit import PushObjective, interval, profile_roug
 from dream_sysid.identification.information import expected_interval
 from dream_sysid.identification.prepare import prepare, rest_pose
 from dream_sysid.identification.synthetic import TrackerModel, record_push
-from dream_sysid.identification.twin_replay import TwinReplay, profile_on_twin
+from dream_sysid.identification.twin_replay import TwinReplay, profile_on_twin, start_jitter
 from dream_sysid.push.planner import plan_push
 from dream_sysid.push.program import load_program
 from dream_sysid.twin.builder import ObjectPlacement, build_twin
@@ -105,6 +105,23 @@ def test_a_seeded_profile_finds_the_friction_near_its_seed(exact_push):
     assert cost[1] > cost[0] + 3.84               # and half the mass stays ruled out
 
 
+def test_start_jitter_is_what_a_start_as_uncertain_as_the_trackers_costs(exact_push):
+    # Replayed from exactly its recorded start at the true parameters the push costs ~0;
+    # started 0.3 mm aside (the tracked start's uncertainty) it costs well above the
+    # chi-square threshold: the allowance the interval needs. No shift, no allowance.
+    mass, _, prep, replay = exact_push
+    obj = PushObjective(prep)
+    start = replay.object_qpos0.copy()
+    res = obj.residuals(replay.rollout(mass, 0.5), torch.zeros(1, dtype=torch.float64))
+    exact = float((obj.stacked(res) ** 2).sum())
+    assert exact < 1.0, exact
+    jitter = start_jitter(obj, replay, float(np.log(mass)), float(np.log(0.5)), 0.0, exact)
+    assert jitter > 3.84, jitter
+    assert start_jitter(obj, replay, float(np.log(mass)), float(np.log(0.5)), 0.0, exact, shift_m=0.0) < 0.5
+    assert start_jitter(obj, replay, float(np.log(mass)), float(np.log(0.5)), 0.0, exact + 10 * jitter) == 0.0
+    assert np.array_equal(replay.object_qpos0, start)        # the tracked start is back
+
+
 def test_rest_pose_uses_every_resting_pose():
     rng = np.random.default_rng(3)
     n_rest, n_move = 60, 30
@@ -144,6 +161,9 @@ def test_a_jagged_profile_widens_its_interval_and_a_smooth_one_does_not():
     assert rough > 1.5
     lo_r, hi_r, _ = interval(lm, jagged, 0.0, 1.0, rough)
     assert hi - lo < 0.2 and hi_r - lo_r > 0.6 and lo_r <= lo and hi_r >= hi
+    # The start's jitter raises the threshold as roughness does: the lucky dip's neighbours are admitted.
+    lo_j, hi_j, _ = interval(lm, jagged, 0.0, 1.0, 0.0, jitter=6.0)
+    assert lo_j < lo and hi_j > hi
     # A replay that failed (infinite cost) is left out rather than poisoning the threshold.
     assert profile_roughness(lm, np.where(np.arange(11) == 2, np.inf, jagged), lm[0], lm[-1]) > 1.5
 

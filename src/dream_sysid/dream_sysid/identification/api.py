@@ -18,7 +18,7 @@ from dream_sysid.bag.recording import PushRecording
 from dream_sysid.identification import fit
 from dream_sysid.identification.prepare import NotInformative, prepare
 from dream_sysid.identification.result import IdentificationResult
-from dream_sysid.identification.twin_replay import PROFILE_PASSES, TwinReplay, profile_on_twin
+from dream_sysid.identification.twin_replay import PROFILE_PASSES, TwinReplay, profile_on_twin, start_jitter
 
 PROFILE_RANGE = (0.015, 3.0)   # kg: the twin's profile spans every mass the cell could push
 COARSE_MASSES = 13             # log-spaced over PROFILE_RANGE (x1.55 steps)
@@ -86,46 +86,58 @@ def identify(recording: PushRecording, *, scene: Path, object_body: str = "objec
 
     # Settle the estimate and its interval on the MuJoCo twin itself (the reduced
     # model's finger and contacts only approximate it): a profile over the whole
-    # mass range with friction re-fitted over its whole range at each mass, then a
-    # finer pass around its lowest point.
+    # mass range with friction re-fitted over its whole range at each mass, then two
+    # finer passes around its lowest point.
     replay = TwinReplay.build(model, recording, prep, object_body=object_body, arm_joints=cell.arm.mjcf_joints,
                               hand_prefix=cell.push_hand.prefix)
+    # The twin's own finger: its fingertip weighed at the encoders' noise (fit.SIGMA_TIP_TWIN).
+    twin_obj = fit.PushObjective(prep, sigma_scale={"pos": 1.0, "yaw": 1.0, "tip": fit.SIGMA_TIP_TWIN / fit.SIGMA_TIP})
     coarse = np.linspace(np.log(PROFILE_RANGE[0]), np.log(PROFILE_RANGE[1]), COARSE_MASSES)
-    bar = _bar(progress, "twin profile", 2 * PROFILE_PASSES)
+    bar = _bar(progress, "twin profile", 3 * PROFILE_PASSES)
     tick = (lambda i, n: bar.update(1)) if bar else None
     # (Friction over its whole range, not only along the reduced model's mu*m valley:
     # measured on the ketchup bottle at 0.7 kg, that valley sat at mu*m 0.016 for a true 0.19.)
     log_mu_m = float(best[0] + best[1])
-    pcost, plmu = profile_on_twin(obj, replay, log_mu_m, float(best[2]), coarse, fit.MU_RANGE, progress=tick)
+    latency = float(best[2])
+    pcost, plmu = profile_on_twin(twin_obj, replay, log_mu_m, latency, coarse, fit.MU_RANGE, progress=tick)
+    plm = coarse
     i = int(np.argmin(pcost))
-    # The finely sampled stretch: between the coarse neighbours of the lowest coarse point.
+    # The finely sampled stretch: between the coarse neighbours of the lowest coarse point
+    # (x1.13 steps), then a finest pass at quarter steps either side of the lowest fine point
+    # (the mass resolves to ~3 %). Each pass starts from the valley before it (log-friction
+    # interpolated between its masses) and searches half a step either side of it.
     window = (coarse[max(i - 1, 0)], coarse[min(i + 1, COARSE_MASSES - 1)])
     fine = np.linspace(*window, FINE_MASSES + 2)[1:-1]
-    # The fine masses start from the coarse valley (log-friction interpolated between the
-    # coarse masses) and search half a step either side of it, not the whole range again.
-    seed = np.interp(fine, coarse, plmu)
-    fcost, flmu = profile_on_twin(obj, replay, log_mu_m, float(best[2]), fine, fit.MU_RANGE,
-                                  seed_log_mu=seed, progress=tick)
+    step = float(fine[1] - fine[0])
+    for masses in (fine, None):
+        if masses is None:   # the finest pass, around the lowest point so far
+            centre = plm[int(np.argmin(pcost))]
+            masses = np.clip(centre + step * np.array([-0.5, -0.25, 0.25, 0.5]), coarse[0], coarse[-1])
+        seed = np.interp(masses, plm, plmu)
+        c, u = profile_on_twin(twin_obj, replay, log_mu_m, latency, masses, fit.MU_RANGE, seed_log_mu=seed,
+                               progress=tick)
+        plm, pcost, plmu = np.concatenate([plm, masses]), np.concatenate([pcost, c]), np.concatenate([plmu, u])
+        order = np.argsort(plm)
+        plm, pcost, plmu = plm[order], pcost[order], plmu[order]
     if bar:
         bar.close()
-    plm = np.concatenate([coarse, fine])
-    order = np.argsort(plm)
-    plm, pcost, plmu = plm[order], np.concatenate([pcost, fcost])[order], np.concatenate([plmu, flmu])[order]
     log(f"twin profile ({time.monotonic() - t_stage:.1f} s)")
     i_min = int(np.argmin(pcost))
-    best = np.array([plm[i_min], plmu[i_min], best[2]])
+    best = np.array([plm[i_min], plmu[i_min], latency])
     cost_min = float(pcost[i_min])
+    jitter = start_jitter(twin_obj, replay, float(best[0]), float(best[1]), latency, cost_min)
     # The identified push, replayed once, serves the noise estimate, the RMSEs and the report.
     final = replay.rollout(float(np.exp(best[0])), float(np.exp(best[1])))
-    final_res = obj.residuals(final, torch.tensor([best[2]], dtype=torch.float64))
-    n_res = int(obj.stacked(final_res).numel())
+    final_res = twin_obj.residuals(final, torch.tensor([best[2]], dtype=torch.float64))
+    n_res = int(twin_obj.stacked(final_res).numel())
     reduced = cost_min / max(n_res - 3, 1)
     scale2 = max(1.0, reduced) * _correlation_inflation(final_res["pos"][0].numpy())
     roughness = fit.profile_roughness(plm, pcost, *window)
-    lo, hi, closed = fit.interval(plm, pcost, cost_min, scale2, roughness)
+    lo, hi, closed = fit.interval(plm, pcost, cost_min, scale2, roughness, jitter)
     # Model error shows as residuals above the noise and correlated in time: both
-    # inflate the threshold (scale2), and as a jagged profile (roughness), so the
-    # interval admits it.
+    # inflate the threshold (scale2), and as a jagged profile (roughness); the chaos
+    # of the push as the estimate's own cost under start shifts (jitter). The
+    # interval admits all three.
     ratio = float(np.exp(hi - lo))
     identifiable = closed and ratio <= MAX_CI_RATIO
     warning = None

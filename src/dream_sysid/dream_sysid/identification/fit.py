@@ -19,7 +19,12 @@ from dream_sysid.identification.prepare import PreparedPush
 
 SIGMA_POS = 0.002             # m, tracker position noise (nominal)
 SIGMA_YAW = np.radians(1.0)   # rad
-SIGMA_TIP = 0.001             # m, fingertip from joint encoders + kinematics
+SIGMA_TIP = 0.001             # m, fingertip from joint encoders + kinematics (the reduced model's finger)
+# The twin profile weighs the fingertip at about the encoders' noise instead (~2 mrad at the
+# Allegro index's ~0.12 m reach): the twin's finger is the real finger's model, and its
+# deflection carries the push force, the signal that varies smoothly with mass (the tracked
+# object path hardly does, and jitters: bench/replay_sensitivity.py).
+SIGMA_TIP_TWIN = 0.00025      # m
 HUBER = 3.0                   # residuals beyond 3 sigma count linearly (outlier poses)
 CHI2_95 = 3.841               # one parameter
 MASS_RANGE = (0.01, 3.0)      # kg, search bounds
@@ -157,13 +162,16 @@ def profile_roughness(lm: np.ndarray, prof: np.ndarray, lo: float, hi: float) ->
 
 
 def interval(lm: np.ndarray, prof: np.ndarray, cost_min: float, scale2: float,
-             roughness: float = 0.0) -> tuple[float, float, bool]:
+             roughness: float = 0.0, jitter: float = 0.0) -> tuple[float, float, bool]:
     """95 % profile-likelihood interval of log-mass: the hull of every grid mass whose
     profile stays below the threshold (a profile with several dips, as contact
     switching makes them, gives the wide interval it means); the threshold rises by
     twice the profile's roughness, so a jagged profile's lucky dip is not read as
-    precision; `closed` is False if the hull reaches an end of the grid."""
-    threshold = cost_min + CHI2_95 * scale2 + 2.0 * roughness
+    precision, and by `jitter`, what the estimate itself costs more when its replay starts
+    where the tracked start could as well have been (twin_replay.start_jitter): the push is
+    chaotic, so one replay per mass is one draw of its cost; `closed` is False if the hull
+    reaches an end of the grid."""
+    threshold = cost_min + CHI2_95 * scale2 + 2.0 * roughness + jitter
     order = np.argsort(lm)
     lm, prof = np.asarray(lm)[order], np.asarray(prof)[order]
     below = np.flatnonzero(prof <= threshold)

@@ -41,6 +41,7 @@ BATCH_THREADS = 2      # mujoco.rollout threads (the machines here have 2 cores)
 BATCH_CHUNK = 8
 PROFILE_PASSES = 3        # full-range friction grid, then two finer grids around the best
 KINEMATICS_EVERY_S = 0.01   # profile replays: kinematics at 100 Hz (the joint-state rate), linear between
+START_JITTER_M = 3e-4       # m, start shifts for the interval's jitter allowance (the tracked start's ~0.3 mm)
 
 
 @dataclass
@@ -319,3 +320,20 @@ def _batch_costs(obj, replay: TwinReplay, log_m: np.ndarray, log_mu: np.ndarray,
     costs = [(obj.stacked(obj.residuals(sim, torch.full((len(log_m),), float(lat), dtype=torch.float64))) ** 2)
              .sum(dim=1).numpy() for lat in latencies]
     return np.min(costs, axis=0)
+
+
+def start_jitter(obj, replay: TwinReplay, log_m: float, log_mu: float, latency: float, cost_min: float,
+                 shift_m: float = START_JITTER_M) -> float:
+    """How much more the estimate costs, at the median, replayed with the object's start
+    `shift_m` off the tracked one in four directions (+-x, +-y) than the profile's minimum.
+
+    The tracked start is uncertain by a fraction of a millimetre, and a push in the twin
+    is chaotic (bench/replay_sensitivity.py: 1 um moves a slow sweep's object path by half
+    a millimetre): each profile value is one draw of that jitter, and the lowest of many
+    draws is a lucky one. The interval's threshold rises by this much."""
+    lats = np.clip(latency + np.array([-0.01, 0.0, 0.01]), 0.0, 0.15)
+    costs = []
+    for dx, dy in ((1.0, 0.0), (-1.0, 0.0), (0.0, 1.0), (0.0, -1.0)):
+        with replay.object_shifted(dx * shift_m, dy * shift_m):
+            costs.append(float(_batch_costs(obj, replay, np.array([log_m]), np.array([log_mu]), lats)[0]))
+    return max(0.0, float(np.median(costs)) - cost_min)
