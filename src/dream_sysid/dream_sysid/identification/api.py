@@ -103,7 +103,7 @@ def identify(recording: PushRecording, *, scene: Path, object_body: str = "objec
     plm = coarse
     i = int(np.argmin(pcost))
     # The finely sampled stretch: between the coarse neighbours of the lowest coarse point
-    # (x1.13 steps), then a finest pass at quarter steps either side of the lowest fine point
+    # (x1.13 steps), then a finest pass at quarter steps either side of the lowest point so far
     # (the mass resolves to ~3 %). Each pass starts from the valley before it (log-friction
     # interpolated between its masses) and searches half a step either side of it.
     window = (coarse[max(i - 1, 0)], coarse[min(i + 1, COARSE_MASSES - 1)])
