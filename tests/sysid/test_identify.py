@@ -137,3 +137,33 @@ def test_each_finer_profile_starts_from_the_valley_before_it(simulated_push, mon
     lowest = lm[np.argmin(np.concatenate([coarse_cost, fine_cost]))]
     assert np.allclose(finest, lowest + step * np.array([-0.5, -0.25, 0.25, 0.5]))
     assert np.allclose(finest_seed, np.interp(finest, lm[order], np.concatenate([coarse_lmu, fine_lmu])[order]))
+
+
+def test_the_gradient_step_goes_downhill_along_the_autodiff_gradient(cell, simulated_push):
+    # One steepest-descent step from a point 0.3 off the mu*m valley (in log friction): the
+    # line search's batch keeps the candidate that lowers the cost, on the ray against the
+    # reverse-mode gradient, and the history records both ends for the report's loss curve.
+    import torch
+
+    from dream_sysid.identification import fit
+    from dream_sysid.identification.api import refine_with_gradients
+    from dream_sysid.identification.prepare import prepare
+
+    rec, scene = simulated_push
+    model = mujoco.MjModel.from_xml_path(str(scene))
+    mesh = ObjectGeometry.from_file(get_object("domino").mesh_path).mesh
+    prep = prepare(rec, model, mesh, object_body="object", arm_joints=cell.arm.mjcf_joints,
+                   hand_prefix=cell.push_hand.prefix)
+    obj = fit.PushObjective(prep)
+    start = np.array([np.log(0.2), np.log(0.45) + 0.3, 0.03])
+    history: list = []
+    best, cost, iterations = refine_with_gradients(obj, start, history)
+    p = torch.tensor(start, dtype=torch.float64, requires_grad=True)
+    c = (obj.residual_vector(p) ** 2).sum()
+    c.backward()
+    c0, grad = float(c.detach()), p.grad.numpy()[:2]
+    step = best[:2] - start[:2]
+    assert iterations == 1 and cost < c0 and best[2] == start[2]
+    assert np.dot(step, -grad) / (np.linalg.norm(step) * np.linalg.norm(grad)) > 0.999999
+    assert [h[0] for h in history] == [0, 1] and history[1][3] == pytest.approx(cost)
+    assert history[0][3] == pytest.approx(c0)

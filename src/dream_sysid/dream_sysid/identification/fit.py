@@ -3,8 +3,9 @@
 1. Global stage: a batched grid over log-mass x friction laid along the mu*m
    valley (latency searched on the recorded trajectories, free), because the
    loss is rugged at the percent scale and a local search from a far prior stalls.
-2. Gradient stage (identification.api): L-BFGS on (log m, log mu) with gradients
-   by reverse-mode automatic differentiation through the differentiable push.
+2. Gradient stage (identification.api): a steepest-descent step on (log m, log mu),
+   the gradient by reverse-mode automatic differentiation through the differentiable
+   push, its length by a batched line search.
 3. The profile over mass that settles the estimate and its interval is replayed
    in the MuJoCo twin (identification.twin_replay); `interval` turns it into a
    95 % profile-likelihood interval.
