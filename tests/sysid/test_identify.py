@@ -167,3 +167,18 @@ def test_the_gradient_step_goes_downhill_along_the_autodiff_gradient(cell, simul
     assert np.dot(step, -grad) / (np.linalg.norm(step) * np.linalg.norm(grad)) > 0.999999
     assert [h[0] for h in history] == [0, 1] and history[1][3] == pytest.approx(cost)
     assert history[0][3] == pytest.approx(c0)
+
+
+def test_the_correlation_inflation_follows_the_signal_that_carries_the_cost():
+    # Correlated residuals are fewer independent ones: the fingertip's, which carry the twin
+    # profile's cost, count by their share, not only the tracked position's.
+    import torch
+
+    from dream_sysid.identification.api import _correlation_inflation
+
+    rng = np.random.default_rng(0)
+    white = torch.as_tensor(rng.normal(size=(1, 200, 2)))
+    drift = torch.as_tensor(10.0 * np.cumsum(rng.normal(size=(1, 200, 2)), axis=1))   # lag-1 rho ~ 1
+    res = {"pos": white, "yaw": torch.zeros(1, 200, dtype=torch.float64), "tip": drift}
+    assert _correlation_inflation(res) > 15.0          # rho clipped at 0.9: 19 at most
+    assert _correlation_inflation(res | {"tip": 0.0 * drift}) < 1.5

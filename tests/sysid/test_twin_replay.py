@@ -108,7 +108,8 @@ def test_a_seeded_profile_finds_the_friction_near_its_seed(exact_push):
 def test_start_jitter_is_what_a_start_as_uncertain_as_the_trackers_costs(exact_push):
     # Replayed from exactly its recorded start at the true parameters the push costs ~0;
     # started 0.3 mm aside (the tracked start's uncertainty) it costs well above the
-    # chi-square threshold: the allowance the interval needs. No shift, no allowance.
+    # chi-square threshold, and differently in each direction: the allowance the interval
+    # needs. No shift, no allowance.
     mass, _, prep, replay = exact_push
     obj = PushObjective(prep)
     start = replay.object_qpos0.copy()
@@ -118,7 +119,9 @@ def test_start_jitter_is_what_a_start_as_uncertain_as_the_trackers_costs(exact_p
     jitter = start_jitter(obj, replay, float(np.log(mass)), float(np.log(0.5)), 0.0, exact)
     assert jitter > 3.84, jitter
     assert start_jitter(obj, replay, float(np.log(mass)), float(np.log(0.5)), 0.0, exact, shift_m=0.0) < 0.5
-    assert start_jitter(obj, replay, float(np.log(mass)), float(np.log(0.5)), 0.0, exact + 10 * jitter) == 0.0
+    # A minimum far above the shifted costs leaves only their spread.
+    spread = start_jitter(obj, replay, float(np.log(mass)), float(np.log(0.5)), 0.0, exact + 10 * jitter)
+    assert 0.0 < spread < jitter
     assert np.array_equal(replay.object_qpos0, start)        # the tracked start is back
 
 
