@@ -109,17 +109,20 @@ def identify(recording: PushRecording, *, scene: Path, object_body: str = "objec
     # interpolated between its masses) and searches half a step either side of it.
     window = (coarse[max(i - 1, 0)], coarse[min(i + 1, COARSE_MASSES - 1)])
     fine = np.linspace(*window, FINE_MASSES + 2)[1:-1]
-    step = float(fine[1] - fine[0])
-    for masses in (fine, None):
-        if masses is None:   # the finest pass, around the lowest point so far
-            centre = plm[int(np.argmin(pcost))]
-            masses = np.clip(centre + step * np.array([-0.5, -0.25, 0.25, 0.5]), coarse[0], coarse[-1])
+
+    def add_pass(masses: np.ndarray) -> None:
+        nonlocal plm, pcost, plmu
         seed = np.interp(masses, plm, plmu)
         c, u = profile_on_twin(twin_obj, replay, log_mu_m, latency, masses, fit.MU_RANGE, seed_log_mu=seed,
                                progress=tick)
-        plm, pcost, plmu = np.concatenate([plm, masses]), np.concatenate([pcost, c]), np.concatenate([plmu, u])
-        order = np.argsort(plm)
-        plm, pcost, plmu = plm[order], pcost[order], plmu[order]
+        order = np.argsort(np.concatenate([plm, masses]))
+        plm = np.concatenate([plm, masses])[order]
+        pcost, plmu = np.concatenate([pcost, c])[order], np.concatenate([plmu, u])[order]
+
+    add_pass(fine)
+    step = float(fine[1] - fine[0])
+    lowest = plm[int(np.argmin(pcost))]
+    add_pass(np.clip(lowest + step * np.array([-0.5, -0.25, 0.25, 0.5]), coarse[0], coarse[-1]))
     if bar:
         bar.close()
     log(f"twin profile ({time.monotonic() - t_stage:.1f} s)")

@@ -273,6 +273,11 @@ class TwinReplay:
                 np.stack([lerp(tip[..., 0]), lerp(tip[..., 1])], -1))
 
 
+def _latencies_around(latency: float) -> np.ndarray:
+    """The latencies a twin replay's cost is minimised over: the fitted one and +- 10 ms."""
+    return np.clip(latency + np.array([-0.01, 0.0, 0.01]), 0.0, 0.15)
+
+
 def profile_on_twin(obj, replay: TwinReplay, log_mu_m: float, latency: float, lm: np.ndarray,
                     friction_range: tuple[float, float], *, n_friction: int = 9,
                     seed_log_mu: np.ndarray | None = None, progress=None) -> tuple[np.ndarray, np.ndarray]:
@@ -288,7 +293,7 @@ def profile_on_twin(obj, replay: TwinReplay, log_mu_m: float, latency: float, lm
     point, and the finer passes go one halving further. Latency within +- 10 ms of the
     fitted one. All replays of a pass run as one batch (TwinReplay.rollout_batch).
     Returns (profile cost, best log-friction per mass)."""
-    lats = np.clip(latency + np.array([-0.01, 0.0, 0.01]), 0.0, 0.15)
+    lats = _latencies_around(latency)
     lm = np.asarray(lm, float)
     span = np.linspace(np.log(friction_range[0]), np.log(friction_range[1]), n_friction)
     step = span[1] - span[0]
@@ -336,7 +341,7 @@ def start_jitter(obj, replay: TwinReplay, log_m: float, log_mu: float, latency: 
     may fall high (the spread term): a Letter U under sweep_release, true 0.7 kg, came out
     at 0.41 kg with its four shifted costs 4.8 above the minimum at the median but 197-398
     apart, and the median alone gave it an interval (0.35-0.46 kg) that missed the truth."""
-    lats = np.clip(latency + np.array([-0.01, 0.0, 0.01]), 0.0, 0.15)
+    lats = _latencies_around(latency)
     costs = []
     for dx, dy in ((1.0, 0.0), (-1.0, 0.0), (0.0, 1.0), (0.0, -1.0)):
         with replay.object_shifted(dx * shift_m, dy * shift_m):
