@@ -18,7 +18,7 @@ from dream_sysid.bag.recording import PushRecording
 from dream_sysid.identification import fit
 from dream_sysid.identification.prepare import NotInformative, prepare
 from dream_sysid.identification.result import IdentificationResult
-from dream_sysid.identification.twin_replay import PROFILE_PASSES, TwinReplay, profile_on_twin, start_jitter
+from dream_sysid.identification.twin_replay import PROFILE_PASSES, SEEDED_PASSES, TwinReplay, profile_on_twin, start_jitter
 
 PROFILE_RANGE = (0.015, 3.0)   # kg: the twin's profile spans every mass the cell could push
 COARSE_MASSES = 13             # log-spaced over PROFILE_RANGE (x1.55 steps)
@@ -94,7 +94,7 @@ def identify(recording: PushRecording, *, scene: Path, object_body: str = "objec
     # The twin's own finger: its fingertip weighed at the encoders' noise (fit.SIGMA_TIP_TWIN).
     twin_obj = fit.PushObjective(prep, sigma_scale={"pos": 1.0, "yaw": 1.0, "tip": fit.SIGMA_TIP_TWIN / fit.SIGMA_TIP})
     coarse = np.linspace(np.log(PROFILE_RANGE[0]), np.log(PROFILE_RANGE[1]), COARSE_MASSES)
-    bar = _bar(progress, "twin profile", 3 * PROFILE_PASSES)
+    bar = _bar(progress, "twin profile", PROFILE_PASSES + 2 * SEEDED_PASSES)
     tick = (lambda i, n: bar.update(1)) if bar else None
     # (Friction over its whole range, not only along the reduced model's mu*m valley:
     # measured on the ketchup bottle at 0.7 kg, that valley sat at mu*m 0.016 for a true 0.19.)
