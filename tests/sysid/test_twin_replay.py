@@ -4,6 +4,8 @@ start comes from every resting pose; the interval and the expected interval
 are hulls of the profile's low region; robust residuals have finite gradients."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -13,7 +15,7 @@ from dream_sysid.catalogue import get_object
 from dream_sysid.identification.api import object_mesh
 from dream_sysid.identification.fit import PushObjective, interval, profile_roughness
 from dream_sysid.identification.information import expected_interval
-from dream_sysid.identification.prepare import prepare, rest_pose
+from dream_sysid.identification.prepare import _arm_from_trajectories, prepare, rest_pose
 from dream_sysid.identification.synthetic import TrackerModel, record_push
 from dream_sysid.identification.twin_replay import TwinReplay, profile_on_twin, start_jitter
 from dream_sysid.push.planner import plan_push
@@ -59,6 +61,33 @@ def test_replay_at_the_true_parameters_reproduces_the_push(exact_push):
     # A wrong mass does not reproduce it.
     wrong = obj.residuals(replay.rollout(2 * mass, 0.5), torch.zeros(1, dtype=torch.float64))
     assert np.abs(wrong["tip"][0].numpy()).max() > 5 * np.abs(tip_mm).max()
+
+
+def test_the_arm_replays_when_it_really_moved_not_when_its_command_was_stamped(exact_push, cell):
+    # The bag stamps a JointTrajectory when the recorder receives it; the controller starts
+    # it at its own receipt, on the simulated cell over DDS 3-9 ms later. Stamped 8 ms
+    # early here, the replay finds the delay from the measured arm joints and reproduces
+    # the push again; replayed from the stamp, its fingertip runs ahead.
+    mass, rec, prep, replay = exact_push
+    assert replay.arm_delay == 0.0                             # stamped when it ran: no delay
+    early = dataclasses.replace(rec, arm_trajectories=tuple(
+        dataclasses.replace(a, t_received=a.t_received - 0.008) for a in rec.arm_trajectories))
+    model = load_scene_model(rec.scene, "object")
+    late = TwinReplay.build(model, early, prep, object_body="object", arm_joints=cell.arm.mjcf_joints,
+                            hand_prefix=cell.push_hand.prefix)
+    assert late.arm_delay == pytest.approx(0.008, abs=5e-4)
+    obj = PushObjective(prep)
+    zero = torch.zeros(1, dtype=torch.float64)
+
+    def cost(r: TwinReplay) -> float:
+        return float((obj.stacked(obj.residuals(r.rollout(mass, 0.5), zero)) ** 2).sum())
+
+    assert cost(late) < 1.0, cost(late)
+    stamped = TwinReplay.build(model, early, prep, object_body="object", arm_joints=cell.arm.mjcf_joints,
+                               hand_prefix=cell.push_hand.prefix)
+    t = prep.t0 + stamped.model.opt.timestep * np.arange(len(stamped.arm_q))
+    stamped.arm_ctrl = _arm_from_trajectories(early, t, cell.arm.mjcf_joints, stamped.arm_ctrl[0])
+    assert cost(stamped) > 50 * max(cost(late), 0.1), (cost(stamped), cost(late))
 
 
 def test_batched_replays_are_the_sequential_replay(exact_push):

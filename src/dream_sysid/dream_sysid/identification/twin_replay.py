@@ -48,6 +48,8 @@ PROFILE_PASSES = 3        # full-range friction grid, then two finer grids aroun
 # three: sweep_release bench, moved-object mean error 12.9 -> 11.7 %, median 9.4 -> 6.5 %.
 SEEDED_PASSES = 5
 KINEMATICS_EVERY_S = 0.01   # profile replays: kinematics at 100 Hz (the joint-state rate), linear between
+DELAY_RANGE_S = (-0.05, 0.1)   # the arm trajectory's execution delay searched over this
+DELAY_STEP_S = 0.001
 START_JITTER_M = 3e-4       # m, start shifts for the interval's jitter allowance (the tracked start's ~0.3 mm)
 
 
@@ -74,6 +76,7 @@ class TwinReplay:
     obj_geoms: np.ndarray
     mass0: float
     inertia0: np.ndarray
+    arm_delay: float = 0.0   # s, the arm's commands replayed this much after their bag stamps
     _pool: list = field(default_factory=list, repr=False)       # (model, data) copies for rollout_batch
     _threads: list = field(default_factory=list, repr=False)    # one MjData per rollout thread
 
@@ -135,7 +138,7 @@ class TwinReplay:
         qpos0 = np.concatenate([[prep.pos0[0], prep.pos0[1], rest_z], prep.quat0])
         tip_body = m.body(hand_prefix + prep.finger).id
         tip_geom = next(g for g in range(m.ngeom) if m.geom_bodyid[g] == tip_body and m.geom_contype[g])
-        return cls(
+        replay = cls(
             model=m, prep=prep, arm_q=arm_q, arm_qd=arm_qd, arm_ctrl=arm_ctrl, hand_ctrl=ctrl, hand_q0=q0, hand_qd0=qd0,
             object_qpos0=qpos0, oid=oid, tip_geom=tip_geom,
             arm_qadr=np.array([m.jnt_qposadr[j] for j in arm_j]), arm_dadr=np.array([m.jnt_dofadr[j] for j in arm_j]),
@@ -145,6 +148,42 @@ class TwinReplay:
             obj_geoms=np.array([g for g in range(m.ngeom) if m.geom_bodyid[g] == oid and m.geom_contype[g]]),
             mass0=float(m.body_mass[oid]), inertia0=m.body_inertia[oid].copy(),
         )
+        if measured and rec.arm_trajectories:
+            replay.arm_delay = replay._execution_delay(rec.arm_states.t, rec.arm_states.position[:, cols])
+            replay.arm_ctrl = _arm_from_trajectories(rec, t - replay.arm_delay, arm_joints, q_start)
+        return replay
+
+    def _execution_delay(self, meas_t: np.ndarray, meas_q: np.ndarray) -> float:
+        """How much later than its bag stamp the arm really executed its trajectory (s).
+
+        A JointTrajectory is stamped when the recorder receives it; the controller starts it
+        when it receives it, at its next control cycle. On the simulated cell, over DDS, that
+        was 5 ms later: replayed from the stamp, the twin's arm ran 0.9 mrad (~0.5 mm at the
+        fingertip, twice the fingertip's weight) ahead of the measured one, and the mass came
+        out 30-80 % off. The arm barely feels the object, so one replay of the commands as
+        stamped, matched against the measured joints over shifts of its time axis, gives it."""
+        m, d = self.model, mujoco.MjData(self.model)
+        self._start(m, d)
+        sim = np.empty_like(self.arm_ctrl)
+        for k in range(len(sim)):
+            sim[k] = d.qpos[self.arm_qadr]
+            d.ctrl[self.arm_act] = self.arm_ctrl[k]
+            d.ctrl[self.hand_act] = self.hand_ctrl[k]
+            mujoco.mj_step(m, d)
+        if np.ptp(sim, axis=0).max() < 1e-3:       # the arm hardly moves: nothing to align
+            return 0.0
+        t = self.prep.t0 + m.opt.timestep * np.arange(len(sim))
+        delays = np.arange(DELAY_RANGE_S[0], DELAY_RANGE_S[1] + 1e-9, DELAY_STEP_S)
+        err = np.array([np.mean((_interp(t + dl, meas_t, meas_q) - sim) ** 2) for dl in delays])
+        i = int(np.argmin(err))
+        delay = float(delays[i])
+        if 0 < i < len(err) - 1:                    # parabola through the lowest three
+            a, b, c = err[i - 1], err[i], err[i + 1]
+            if a - 2 * b + c > 0:
+                delay += 0.5 * (a - c) / (a - 2 * b + c) * DELAY_STEP_S
+        # In whole simulation steps: the replay is chaotic (3 us of shift moved a slow sweep's
+        # object 0.7 mm), so a bag stamped when the arm ran must replay exactly as recorded.
+        return float(np.round(delay / m.opt.timestep) * m.opt.timestep)
 
     @contextmanager
     def object_shifted(self, dx: float, dy: float):
