@@ -17,7 +17,7 @@ coverage >= 90 %, <= 5 s per identification) and the paper's Table I row.
 An exception in a case is recorded as that case's error; the run goes on.
 
     MENAGERIE_ROOT=../shared/menagerie .venv/bin/python bench/sysid.py            # 30 cases -> bench/results/sysid.json
-    .venv/bin/python bench/sysid.py --program flick                              # -> bench/results/sysid_flick.json
+    .venv/bin/python bench/sysid.py --program slow_sweep                         # -> bench/results/sysid_slow_sweep.json
     .venv/bin/python bench/sysid.py --no-mismatch        # diagnostic: no simulator mismatch -> sysid_no_mismatch.json
     .venv/bin/python bench/sysid.py --no-mismatch --no-noise   # the identifier's floor on perfect data
     .venv/bin/python bench/sysid.py --quick --out /tmp/sysid_quick.json          # 6-case smoke run
@@ -52,7 +52,7 @@ if "MENAGERIE_ROOT" not in os.environ and (ROOT.parent / "shared" / "menagerie")
     os.environ["MENAGERIE_ROOT"] = str(ROOT.parent / "shared" / "menagerie")
 
 DEFAULT_OUT = ROOT / "bench" / "results" / "sysid.json"      # sysid_<program>.json for other programs
-DEFAULT_PROGRAM = "slow_sweep"
+DEFAULT_PROGRAM = "sweep_release"
 IDENT_DIR = ROOT / "src" / "dream_sysid" / "dream_sysid" / "identification"
 
 GRID_MASSES_KG = (0.05, 0.1, 0.2, 0.4, 0.7, 1.0)

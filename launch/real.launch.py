@@ -26,7 +26,7 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("tracker_input", default_value="/foundationpose/pose",
                               description="PoseStamped topic relayed by the external backend"),
         DeclareLaunchArgument("scene", description="twin MJCF of the cell with the object (dream twin build)"),
-        DeclareLaunchArgument("program", default_value="slow_sweep",
+        DeclareLaunchArgument("program", default_value="sweep_release",
                               description="push program: name in config/push_programs/ or a YAML path"),
         DeclareLaunchArgument("bag_root", default_value="~/.dream/push_bags", description="where push bags go"),
         DeclareLaunchArgument("record_camera", default_value="true",

@@ -29,7 +29,7 @@ def generate_launch_description() -> LaunchDescription:
     return LaunchDescription([
         DeclareLaunchArgument("scene", description="twin MJCF built by `dream twin build`"),
         DeclareLaunchArgument("real_time_factor", default_value="1.0", description="simulation speed"),
-        DeclareLaunchArgument("program", default_value="slow_sweep",
+        DeclareLaunchArgument("program", default_value="sweep_release",
                               description="push program: name in config/push_programs/ or a YAML path"),
         DeclareLaunchArgument("bag_root", default_value="~/.dream/push_bags", description="where push bags go"),
         DeclareLaunchArgument("grasp_model_dir", default_value="",

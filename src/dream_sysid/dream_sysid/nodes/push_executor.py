@@ -76,8 +76,8 @@ class _Latest:
 class PushExecutorNode(Node):
     def __init__(self, **kwargs):
         super().__init__("push_executor", **kwargs)
-        self.declare_parameter("program", "slow_sweep", ParameterDescriptor(
-            description="push program: a YAML file, or a name in config/push_programs/ (slow_sweep, flick)"))
+        self.declare_parameter("program", "sweep_release", ParameterDescriptor(
+            description="push program: a YAML file, or a name in config/push_programs/ (sweep_release, slow_sweep, flick)"))
         self.declare_parameter("scene", "", ParameterDescriptor(
             description="twin MJCF of the cell with the object (dream twin build); used to plan and named in the bag"))
         self.declare_parameter("cell", "", ParameterDescriptor(description="cell YAML (default config/cell.yaml)"))
