@@ -11,7 +11,7 @@ the truth. The live bags differ from the bench's in one way that mattered: the a
 executes its JointTrajectory 3-9 ms after the bag stamps it (twin_replay now finds
 that delay from the measured joints; before, three domino runs came out +46, +82 and
 +29 % off). Since, three runs each for the 0.21 kg cookie: `sweep_release` 0.212
-(0.133-0.336), 0.165 (0.118-0.241) and 0.206 kg (0.144-0.272), two within 10 %;
+(0.130-0.295), 0.165 (0.118-0.241) and 0.206 kg (0.144-0.272), two within 10 %;
 `slow_sweep` 0.170, 0.187 and 0.176 kg; and for the 0.106 kg domino, `sweep_release`
 0.100, 0.088 and 0.082 kg, `slow_sweep` 0.106, 0.093 and 0.106 kg. Every interval held
 the truth and every run was flagged not identifiable: the profile over mass is nearly
