@@ -179,6 +179,6 @@ def test_the_correlation_inflation_follows_the_signal_that_carries_the_cost():
     rng = np.random.default_rng(0)
     white = torch.as_tensor(rng.normal(size=(1, 200, 2)))
     drift = torch.as_tensor(10.0 * np.cumsum(rng.normal(size=(1, 200, 2)), axis=1))   # lag-1 rho ~ 1
-    res = {"pos": white, "yaw": torch.zeros(1, 200, dtype=torch.float64), "tip": drift}
+    res = {"pos": white, "rot": torch.zeros(1, 200, dtype=torch.float64), "tip": drift}
     assert _correlation_inflation(res) > 15.0          # rho clipped at 0.9: 19 at most
     assert _correlation_inflation(res | {"tip": 0.0 * drift}) < 1.5

@@ -92,7 +92,7 @@ def identify(recording: PushRecording, *, scene: Path, object_body: str = "objec
     replay = TwinReplay.build(model, recording, prep, object_body=object_body, arm_joints=cell.arm.mjcf_joints,
                               hand_prefix=cell.push_hand.prefix)
     # The twin's own finger: its fingertip weighed at the encoders' noise (fit.SIGMA_TIP_TWIN).
-    twin_obj = fit.PushObjective(prep, sigma_scale={"pos": 1.0, "yaw": 1.0, "tip": fit.SIGMA_TIP_TWIN / fit.SIGMA_TIP})
+    twin_obj = fit.PushObjective(prep, sigma_scale={"pos": 1.0, "rot": 1.0, "tip": fit.SIGMA_TIP_TWIN / fit.SIGMA_TIP})
     coarse = np.linspace(np.log(PROFILE_RANGE[0]), np.log(PROFILE_RANGE[1]), COARSE_MASSES)
     bar = _bar(progress, "twin profile", PROFILE_PASSES + 2 * SEEDED_PASSES)
     tick = (lambda i, n: bar.update(1)) if bar else None
@@ -210,7 +210,7 @@ def _correlation_inflation(res: dict[str, torch.Tensor]) -> float:
     at 0.25 mm, carries most of the twin profile's cost: the position residuals alone, which
     this once read, understated it.)"""
     total, weighted = 0.0, 0.0
-    for key in ("pos", "yaw", "tip"):
+    for key in ("pos", "rot", "tip"):
         r = res[key][0].numpy()
         r = r.reshape(len(r), -1)
         share = float((r * r).sum())
@@ -234,5 +234,5 @@ def _inflation(res: np.ndarray) -> float:
 def _rmse(res: dict[str, torch.Tensor]) -> tuple[float, float]:
     """Position (m) and rotation (rad) RMSE from normalised residuals (the Huber-free ones)."""
     pos = res["pos"][0].numpy() * fit.SIGMA_POS
-    yaw = res["yaw"][0].numpy() * fit.SIGMA_YAW
-    return float(np.sqrt((pos ** 2).sum(axis=1).mean())), float(np.sqrt((yaw ** 2).mean()))
+    rot = res["rot"][0].numpy().reshape(len(res["rot"][0]), -1) * fit.SIGMA_YAW   # yaw, or a rotation vector
+    return float(np.sqrt((pos ** 2).sum(axis=1).mean())), float(np.sqrt((rot ** 2).sum(axis=1).mean()))

@@ -221,19 +221,27 @@ class TwinReplay:
         self._start(m, d)
         scn = self.prep.scenario
         every = max(1, int(round(scn.dt / m.opt.timestep)))
-        com, yaw, tip = [], [], []
+        out: dict[str, list] = {}
         for k in range(len(self.arm_q)):
             d.ctrl[self.arm_act] = self.arm_ctrl[k]
             d.ctrl[self.hand_act] = self.hand_ctrl[k]
             mujoco.mj_step(m, d)
             if k % every == 0:
-                com.append(d.xipos[self.oid, :2].copy())
-                w, x, y, z = d.xquat[self.oid]
-                yaw.append(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
-                tip.append(d.geom_xpos[self.tip_geom, :2].copy())
-        return self._outputs(np.array(com)[None], np.array(yaw)[None], np.array(tip)[None])
+                for key, value in self._read(d).items():
+                    out.setdefault(key, []).append(value)
+        return self._outputs({key: np.array(v)[None] for key, v in out.items()})
 
-    def _outputs(self, com: np.ndarray, yaw: np.ndarray, tip: np.ndarray) -> dict[str, torch.Tensor]:
+    def _read(self, d: mujoco.MjData) -> dict[str, np.ndarray | float]:
+        """What a replay reports from kinematics: the object's COM xy and yaw (as the planar
+        push does), its frame's origin xy and orientation (what the tracker reports: for an
+        object that tips, the COM offset turned by the yaw alone missed a fallen ketchup
+        bottle's origin by 19 mm, and its yaw is ill-defined) and the fingertip's xy."""
+        w, x, y, z = d.xquat[self.oid]
+        return {"com": d.xipos[self.oid, :2].copy(), "yaw": float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))),
+                "tip": d.geom_xpos[self.tip_geom, :2].copy(), "origin": d.xpos[self.oid, :2].copy(),
+                "quat": d.xquat[self.oid].copy()}
+
+    def _outputs(self, signals: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         """(B, T', ...) recorded arrays -> the differentiable push's (B, steps, ...) tensors."""
         n = self.prep.scenario.steps
 
@@ -241,8 +249,8 @@ class TwinReplay:
             extra = max(0, n - a.shape[1])
             return np.concatenate([a, np.repeat(a[:, -1:], extra, axis=1)], axis=1)[:, :n]
 
-        return {"com": torch.as_tensor(pad(com)), "yaw": torch.as_tensor(pad(np.unwrap(yaw, axis=1))),
-                "tip": torch.as_tensor(pad(tip))}
+        smooth = {"yaw": lambda a: np.unwrap(a, axis=1), "quat": _continuous}
+        return {key: torch.as_tensor(pad(smooth.get(key, lambda a: a)(a))) for key, a in signals.items()}
 
     def rollout_batch(self, masses: np.ndarray, mus: np.ndarray, *, nthread: int = BATCH_THREADS,
                       chunk: int = BATCH_CHUNK, kinematics_every_s: float = 0.0) -> dict[str, torch.Tensor]:
@@ -274,7 +282,7 @@ class TwinReplay:
         q0 = mujoco.mj_stateSize(m0, mujoco.mjtState.mjSTATE_TIME)         # qpos follows time
         every = max(1, int(round(self.prep.scenario.dt / m0.opt.timestep)))
         rec = np.arange(0, nstep, every)
-        coms, yaws, tips = [], [], []
+        parts: list[dict[str, np.ndarray]] = []
         for start in range(0, len(masses), len(self._pool)):
             batch = self._pool[: len(masses[start:start + len(self._pool)])]
             for (m, d), mass, mu in zip(batch, masses[start:], mus[start:]):
@@ -289,34 +297,39 @@ class TwinReplay:
             qpos = np.concatenate([np.repeat(q_init[None, None], len(batch), axis=0),
                                    states[:, :-1, q0:q0 + m0.nq]], axis=1)
             stride = max(1, int(round(kinematics_every_s / (m0.opt.timestep * every))))
-            com, yaw, tip = self._kinematics(qpos[:, rec], stride)
-            coms.append(com)
-            yaws.append(yaw)
-            tips.append(tip)
-        return self._outputs(np.concatenate(coms), np.concatenate(yaws), np.concatenate(tips))
+            parts.append(self._kinematics(qpos[:, rec], stride))
+        return self._outputs({key: np.concatenate([p[key] for p in parts]) for key in parts[0]})
 
-    def _kinematics(self, qpos: np.ndarray, stride: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Object COM xy, yaw and fingertip xy for (b, T', nq) positions, as `rollout` reads
-        them; forward kinematics every `stride` samples (and the last), linear in between."""
+    def _kinematics(self, qpos: np.ndarray, stride: int = 1) -> dict[str, np.ndarray]:
+        """`_read` for (b, T', nq) positions, as `rollout` reads them; forward kinematics
+        every `stride` samples (and the last), linear in between."""
         m, d = self.model, self._threads[0]
         b, n = qpos.shape[:2]
         idx = np.unique(np.append(np.arange(0, n, stride), n - 1))
-        com, yaw, tip = np.empty((b, len(idx), 2)), np.empty((b, len(idx))), np.empty((b, len(idx), 2))
+        out: dict[str, np.ndarray] = {}
         for i in range(b):
             for j, k in enumerate(idx):
                 d.qpos[:] = qpos[i, k]
                 mujoco.mj_kinematics(m, d)
-                com[i, j] = d.xipos[self.oid, :2]
-                w, x, y, z = d.xquat[self.oid]
-                yaw[i, j] = np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
-                tip[i, j] = d.geom_xpos[self.tip_geom, :2]
+                for key, value in self._read(d).items():
+                    if key not in out:
+                        out[key] = np.empty((b, len(idx)) + np.shape(value))
+                    out[key][i, j] = value
         if len(idx) == n:
-            return com, yaw, tip
+            return out
+        out["yaw"] = np.unwrap(out["yaw"], axis=1)
+        out["quat"] = _continuous(out["quat"])        # q and -q are one rotation: no sign flips to lerp across
         grid = np.arange(n)
-        yaw = np.unwrap(yaw, axis=1)
         lerp = lambda a: np.stack([np.interp(grid, idx, row) for row in a])  # noqa: E731
-        return (np.stack([lerp(com[..., 0]), lerp(com[..., 1])], -1), lerp(yaw),
-                np.stack([lerp(tip[..., 0]), lerp(tip[..., 1])], -1))
+        return {key: lerp(a) if a.ndim == 2 else np.stack([lerp(a[..., c]) for c in range(a.shape[-1])], -1)
+                for key, a in out.items()}
+
+
+def _continuous(quat: np.ndarray) -> np.ndarray:
+    """(B, T, 4) quaternions with signs chosen so that neighbours in time agree (dot >= 0)."""
+    flips = np.where((quat[:, 1:] * quat[:, :-1]).sum(-1) < 0, -1.0, 1.0)
+    signs = np.concatenate([np.ones((quat.shape[0], 1)), np.cumprod(flips, axis=1)], axis=1)
+    return quat * signs[..., None]
 
 
 def _latencies_around(latency: float) -> np.ndarray:
