@@ -301,20 +301,26 @@ class TwinReplay:
         return self._outputs({key: np.concatenate([p[key] for p in parts]) for key in parts[0]})
 
     def _kinematics(self, qpos: np.ndarray, stride: int = 1) -> dict[str, np.ndarray]:
-        """`_read` for (b, T', nq) positions, as `rollout` reads them; forward kinematics
-        every `stride` samples (and the last), linear in between."""
-        m, d = self.model, self._threads[0]
+        """What `_read` reports, for (b, T', nq) positions as `rollout` reads them; forward
+        kinematics every `stride` samples (and the last), linear in between. (Written into
+        arrays directly: this loop is the profile's Python-bound part.)"""
+        m, d, oid, tip_geom = self.model, self._threads[0], self.oid, self.tip_geom
         b, n = qpos.shape[:2]
         idx = np.unique(np.append(np.arange(0, n, stride), n - 1))
-        out: dict[str, np.ndarray] = {}
+        shape = (b, len(idx))
+        com, origin, tip = np.empty(shape + (2,)), np.empty(shape + (2,)), np.empty(shape + (2,))
+        quat = np.empty(shape + (4,))
         for i in range(b):
             for j, k in enumerate(idx):
                 d.qpos[:] = qpos[i, k]
                 mujoco.mj_kinematics(m, d)
-                for key, value in self._read(d).items():
-                    if key not in out:
-                        out[key] = np.empty((b, len(idx)) + np.shape(value))
-                    out[key][i, j] = value
+                com[i, j] = d.xipos[oid, :2]
+                origin[i, j] = d.xpos[oid, :2]
+                quat[i, j] = d.xquat[oid]
+                tip[i, j] = d.geom_xpos[tip_geom, :2]
+        w, x, y, z = np.moveaxis(quat, -1, 0)
+        out = {"com": com, "yaw": np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)), "tip": tip,
+               "origin": origin, "quat": quat}
         if len(idx) == n:
             return out
         out["yaw"] = np.unwrap(out["yaw"], axis=1)
