@@ -26,16 +26,16 @@ from dream_sysid.twin.object_geometry import ObjectGeometry
 EXACT = TrackerModel(position_sigma_m=0.0, rotation_sigma_rad=0.0, latency_s=0.0, drop_rate=0.0)
 
 
-@pytest.fixture(scope="module")
-def exact_push(cell, tmp_path_factory):
-    """A noise-free slow push of the Lego brick in the same twin the replay uses."""
-    entry = get_object("lego_brick")
+def _noise_free_push(cell, directory, object_id: str, program: str, friction: float):
+    """A push of a catalogue object at its catalogue mass, recorded without tracking noise
+    or simulator mismatch in the same twin the replay uses: (mass, recording, prep, replay)."""
+    entry = get_object(object_id)
     geometry = ObjectGeometry.from_file(entry.mesh_path)
     placement = ObjectPlacement(*entry.pose_xy_yaw)
-    twin = build_twin(cell, geometry, kind="push", mass_kg=entry.mass_kg, friction=0.5, placement=placement)
-    scene = twin.save(tmp_path_factory.mktemp("lego"))
+    twin = build_twin(cell, geometry, kind="push", mass_kg=entry.mass_kg, friction=friction, placement=placement)
+    scene = twin.save(directory)
     q = twin.home_data().qpos
-    plan = plan_push(load_program("slow_sweep"), twin, cell, q[:7], q[-7:-4], q[-4:])
+    plan = plan_push(load_program(program), twin, cell, q[:7], q[-7:-4], q[-4:])
     rec = record_push(twin, plan, scene, tracker=EXACT, mismatch=None)
     model = load_scene_model(scene, "object")
     prep = prepare(rec, model, object_mesh(model, "object"), object_body="object", arm_joints=cell.arm.mjcf_joints,
@@ -43,6 +43,12 @@ def exact_push(cell, tmp_path_factory):
     replay = TwinReplay.build(model, rec, prep, object_body="object", arm_joints=cell.arm.mjcf_joints,
                               hand_prefix=cell.push_hand.prefix)
     return entry.mass_kg, rec, prep, replay
+
+
+@pytest.fixture(scope="module")
+def exact_push(cell, tmp_path_factory):
+    """A noise-free slow push of the Lego brick."""
+    return _noise_free_push(cell, tmp_path_factory.mktemp("lego"), "lego_brick", "slow_sweep", 0.5)
 
 
 def test_replay_at_the_true_parameters_reproduces_the_push(exact_push):
@@ -109,20 +115,7 @@ def test_rotation_residual_is_the_geodesic_rotation_whatever_the_sign():
 @pytest.fixture(scope="module")
 def fallen_bottle(cell, tmp_path_factory):
     """A noise-free sweep_release push that tips the ketchup bottle over (its paper mass)."""
-    entry = get_object("ketchup_bottle")
-    geometry = ObjectGeometry.from_file(entry.mesh_path)
-    placement = ObjectPlacement(*entry.pose_xy_yaw)
-    twin = build_twin(cell, geometry, kind="push", mass_kg=entry.mass_kg, friction=0.64, placement=placement)
-    scene = twin.save(tmp_path_factory.mktemp("ketchup"))
-    q = twin.home_data().qpos
-    plan = plan_push(load_program("sweep_release"), twin, cell, q[:7], q[-7:-4], q[-4:])
-    rec = record_push(twin, plan, scene, tracker=EXACT, mismatch=None)
-    model = load_scene_model(scene, "object")
-    prep = prepare(rec, model, object_mesh(model, "object"), object_body="object", arm_joints=cell.arm.mjcf_joints,
-                   hand_prefix=cell.push_hand.prefix)
-    replay = TwinReplay.build(model, rec, prep, object_body="object", arm_joints=cell.arm.mjcf_joints,
-                              hand_prefix=cell.push_hand.prefix)
-    return entry.mass_kg, rec, prep, replay
+    return _noise_free_push(cell, tmp_path_factory.mktemp("ketchup"), "ketchup_bottle", "sweep_release", 0.64)
 
 
 def test_a_bottle_that_falls_over_replays_as_tracked(fallen_bottle):

@@ -234,5 +234,5 @@ def _inflation(res: np.ndarray) -> float:
 def _rmse(res: dict[str, torch.Tensor]) -> tuple[float, float]:
     """Position (m) and rotation (rad) RMSE from normalised residuals (the Huber-free ones)."""
     pos = res["pos"][0].numpy() * fit.SIGMA_POS
-    rot = res["rot"][0].numpy().reshape(len(res["rot"][0]), -1) * fit.SIGMA_YAW   # yaw, or a rotation vector
-    return float(np.sqrt((pos ** 2).sum(axis=1).mean())), float(np.sqrt((rot ** 2).sum(axis=1).mean()))
+    rot = res["rot"][0].numpy() * fit.SIGMA_YAW      # the yaw, or the rotation about the vertical
+    return float(np.sqrt((pos ** 2).sum(axis=1).mean())), float(np.sqrt((rot ** 2).mean()))

@@ -114,8 +114,9 @@ class PushObjective:
             # The twin: the geodesic rotation from the replayed to the tracked orientation, about
             # the vertical. Unlike the difference of yaws it is well defined however the object
             # tips: a ketchup bottle that fell over, replayed exactly, was 3-7 deg off in yaw,
-            # which outweighed its mass. (The tilt components were tried too: they carry the
-            # twin's contact softness more than the mass, and every benchmark program got worse.)
+            # which outweighed its mass. (With the tilt components too, every benchmark program
+            # got worse under simulator mismatch and better on perfect data: they seem to carry
+            # the twin's contact softness more than the mass.)
             q = _sample(sim["quat"], t0, dt, times)
             rot = rotate(q, rotation_vector(q, self.quat))[..., 2]
         else:

@@ -160,8 +160,9 @@ class TwinReplay:
         when it receives it, at its next control cycle. On the simulated cell, over DDS, that
         was 3-9 ms later: replayed from the stamp (5 ms), the twin's arm ran 0.9 mrad (~0.5 mm
         at the fingertip, twice the fingertip's weight) ahead of the measured one, and three
-        domino identifications came out 29-82 % off. The arm barely feels the object, so one replay of the commands as
-        stamped, matched against the measured joints over shifts of its time axis, gives it."""
+        domino identifications came out 29-82 % off. The arm barely feels the object, so one
+        replay of the commands as stamped, matched against the measured joints over shifts of
+        its time axis, gives it."""
         m, d = self.model, mujoco.MjData(self.model)
         self._start(m, d)
         sim = np.empty_like(self.arm_ctrl)
