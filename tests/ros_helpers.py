@@ -114,8 +114,22 @@ def _param(value) -> str:
     return str(value)
 
 
-def wait_for_publisher(test: TestNode, topic: str, timeout: float = 15.0) -> None:
-    test.spin_until(lambda: test.node.count_publishers(topic) > 0, timeout, f"a publisher on {topic}")
+def wait_for_publisher(test: TestNode, topic: str, timeout: float = 15.0, owner: NodeProcess | None = None) -> None:
+    """Wait for a publisher on `topic`; with `owner`, the process that should publish it, stop
+    as soon as it dies and put its output in the failure (a timeout alone says nothing of why)."""
+    def published() -> bool:
+        return test.node.count_publishers(topic) > 0
+
+    try:
+        test.spin_until(lambda: published() or (owner is not None and not owner.alive()), timeout,
+                        f"a publisher on {topic}")
+    except TimeoutExpired as exc:
+        if owner is None:
+            raise
+        raise TimeoutExpired(f"{exc}; output of {owner.log_path.name}:\n{owner.output()}") from None
+    if not published():
+        raise AssertionError(f"the process meant to publish {topic} exited ({owner.proc.returncode}):\n"
+                             f"{owner.output()}")
 
 
 def wait_for_subscriber(test: TestNode, topic: str, timeout: float = 15.0) -> None:

@@ -46,7 +46,7 @@ def test_node_moves_caps_reports_overload_and_torques_off(ros_node, hand, cell):
     pub = ros_node.node.create_publisher(JointState, "/leap_hand/joint_cmd", 10)
     node = start(emu)
     try:
-        wait_for_publisher(ros_node, "/leap_hand/joint_states", 30)
+        wait_for_publisher(ros_node, "/leap_hand/joint_states", 30, owner=node)
         wait_for_subscriber(ros_node, "/leap_hand/joint_cmd", 30)
         ros_node.spin_until(lambda: states, 10, "joint states")
         assert list(states[-1].name) == names
@@ -96,7 +96,7 @@ def test_node_exits_with_a_clear_error_when_unplugged(ros_node, hand):
     states = ros_node.collect(JointState, "/leap_hand/joint_states")
     node = start(emu)
     try:
-        wait_for_publisher(ros_node, "/leap_hand/joint_states", 30)
+        wait_for_publisher(ros_node, "/leap_hand/joint_states", 30, owner=node)
         ros_node.spin_until(lambda: states, 15, "joint states")
         port = emu.port
         emu.unplug()
