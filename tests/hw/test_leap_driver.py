@@ -322,3 +322,31 @@ def test_close_turns_torque_off_after_an_interrupted_transaction(rig):
     assert drv.port.is_using                    # the SDK still thinks the reply is pending
     drv.close()
     assert all(emu.register(i, "torque_enable") == 0 for i in range(16))
+
+
+def test_a_short_stray_reply_to_a_register_read_is_retried_not_parsed(rig):
+    # The same stray reply on a single-register read (as the node's open() does them): the SDK's
+    # read4ByteTxRx indexed past its end (IndexError, a fresh-clone CI run of the LEAP node).
+    import os
+
+    from dream_hw.dynamixel.control_table import XC330
+    from dream_hw.dynamixel.protocol import encode_status
+
+    emu, plant, drv, clock = rig
+    drv.open()
+    first = drv.cfg.ids[0]
+    real_tx = drv.ph.txPacket
+    injected = []
+
+    def tx_then_stray(port, packet):
+        result = real_tx(port, packet)
+        if not injected:
+            os.write(emu._master, encode_status(first, 0, bytes([0])))
+            injected.append(True)
+        return result
+
+    drv.ph.txPacket = tx_then_stray
+    corrupt = drv.comm.rx_corrupt
+    ticks = drv._read(first, XC330.PRESENT_POSITION)
+    assert injected and drv.comm.rx_corrupt == corrupt + 1
+    assert ticks == emu.register(first, "present_position") & 0xFFFFFFFF

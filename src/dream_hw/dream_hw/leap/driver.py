@@ -231,11 +231,17 @@ class LeapDriver:
         return False
 
     def _read(self, dev_id: int, f) -> int:
-        fn = {1: self.ph.read1ByteTxRx, 2: self.ph.read2ByteTxRx, 4: self.ph.read4ByteTxRx}[f.size]
+        """One register, little-endian. Through readTxRx and a length check rather than the SDK's
+        readNByteTxRx: those index the reply's bytes without checking its length, so a late
+        reply to an earlier, shorter read (it carries the same id) raised IndexError while the
+        node opened the hand on a loaded machine (CI, fresh clone)."""
         for attempt in self._attempts():
-            value, result, _ = fn(self._port(), dev_id, f.address)
-            if result == COMM_SUCCESS:
-                return int(value)
+            data, result, _ = self.ph.readTxRx(self._port(), dev_id, f.address, f.size)
+            if result == COMM_SUCCESS and len(data) >= f.size:
+                return int.from_bytes(bytes(data[:f.size]), "little")
+            if result == COMM_SUCCESS:      # a stray reply was taken for this one
+                result = COMM_RX_CORRUPT
+                self._port().clearPort()
             self._count(result)
             self.comm.retries += 1
         raise LeapBusError(f"LEAP servo {dev_id}: reading {f.name} failed ({self.comm.last_result})")
