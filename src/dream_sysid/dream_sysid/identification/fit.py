@@ -98,28 +98,25 @@ class PushObjective:
         B = sim["com"].shape[0]
         t0, dt = self.prep.t0, scn.dt
         times = self.t_obs.expand(B, -1) - latency[:, None]
-        com = _sample(sim["com"], t0, dt, times)
-        yaw = _sample(sim["yaw"], t0, dt, times)
-        dyaw = yaw - scn.yaw0
-        c, s = torch.cos(dyaw), torch.sin(dyaw)
-        if "origin" in sim:
-            # The twin reports the object frame's origin itself (what the tracker tracks).
-            origin = _sample(sim["origin"], t0, dt, times)
-        else:
-            # The planar push: origin = COM + R(yaw) (origin - COM at yaw0).
-            c0, s0 = np.cos(scn.yaw0), np.sin(scn.yaw0)
-            off = torch.stack([c0 * self.offset[0] - s0 * self.offset[1], s0 * self.offset[0] + c0 * self.offset[1]])
-            origin = com + torch.stack([c * off[0] - s * off[1], s * off[0] + c * off[1]], dim=-1)
         if "quat" in sim:
-            # The twin: the geodesic rotation from the replayed to the tracked orientation, about
-            # the vertical. Unlike the difference of yaws it is well defined however the object
-            # tips: a ketchup bottle that fell over, replayed exactly, was 3-7 deg off in yaw,
-            # which outweighed its mass. (With the tilt components too, every benchmark program
-            # got worse under simulator mismatch and better on perfect data: they seem to carry
-            # the twin's contact softness more than the mass.)
+            # The twin reports the object frame's own origin and orientation (what the tracker
+            # tracks). Of the geodesic rotation from the replayed to the tracked orientation,
+            # its part about the vertical: unlike the difference of yaws it is well defined
+            # however the object tips (a ketchup bottle that fell over, replayed exactly, was
+            # 3-7 deg off in yaw, which outweighed its mass). (With the tilt components too,
+            # every benchmark program got worse under simulator mismatch and better on perfect
+            # data: they seem to carry the twin's contact softness more than the mass.)
+            origin = _sample(sim["origin"], t0, dt, times)
             q = _sample(sim["quat"], t0, dt, times)
             rot = rotate(q, rotation_vector(q, self.quat))[..., 2]
         else:
+            # The planar push: origin = COM + R(yaw) (origin - COM at yaw0), and the yaw.
+            com = _sample(sim["com"], t0, dt, times)
+            dyaw = _sample(sim["yaw"], t0, dt, times) - scn.yaw0
+            c, s = torch.cos(dyaw), torch.sin(dyaw)
+            c0, s0 = np.cos(scn.yaw0), np.sin(scn.yaw0)
+            off = torch.stack([c0 * self.offset[0] - s0 * self.offset[1], s0 * self.offset[0] + c0 * self.offset[1]])
+            origin = com + torch.stack([c * off[0] - s * off[1], s * off[0] + c * off[1]], dim=-1)
             rot = dyaw - self.yaw
         tip = _sample(sim["tip"], t0, dt, self.tip_t.expand(B, -1))
         return {

@@ -222,25 +222,14 @@ class TwinReplay:
         self._start(m, d)
         scn = self.prep.scenario
         every = max(1, int(round(scn.dt / m.opt.timestep)))
-        out: dict[str, list] = {}
+        qpos = []
         for k in range(len(self.arm_q)):
+            if k % every == 0:
+                qpos.append(d.qpos.copy())      # the state at t0 + k dt, before step k
             d.ctrl[self.arm_act] = self.arm_ctrl[k]
             d.ctrl[self.hand_act] = self.hand_ctrl[k]
             mujoco.mj_step(m, d)
-            if k % every == 0:
-                for key, value in self._read(d).items():
-                    out.setdefault(key, []).append(value)
-        return self._outputs({key: np.array(v)[None] for key, v in out.items()})
-
-    def _read(self, d: mujoco.MjData) -> dict[str, np.ndarray | float]:
-        """What a replay reports from kinematics: the object's COM xy and yaw (as the planar
-        push does), its frame's origin xy and orientation (what the tracker reports: for an
-        object that tips, the COM offset turned by the yaw alone missed a fallen ketchup
-        bottle's origin by 19 mm, and its yaw is ill-defined) and the fingertip's xy."""
-        w, x, y, z = d.xquat[self.oid]
-        return {"com": d.xipos[self.oid, :2].copy(), "yaw": float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))),
-                "tip": d.geom_xpos[self.tip_geom, :2].copy(), "origin": d.xpos[self.oid, :2].copy(),
-                "quat": d.xquat[self.oid].copy()}
+        return self._outputs(self._kinematics(np.array(qpos)[None], data=d))
 
     def _outputs(self, signals: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         """(B, T', ...) recorded arrays -> the differentiable push's (B, steps, ...) tensors."""
@@ -301,11 +290,16 @@ class TwinReplay:
             parts.append(self._kinematics(qpos[:, rec], stride))
         return self._outputs({key: np.concatenate([p[key] for p in parts]) for key in parts[0]})
 
-    def _kinematics(self, qpos: np.ndarray, stride: int = 1) -> dict[str, np.ndarray]:
-        """What `_read` reports, for (b, T', nq) positions as `rollout` reads them; forward
-        kinematics every `stride` samples (and the last), linear in between. (Written into
-        arrays directly: this loop is the profile's Python-bound part.)"""
-        m, d, oid, tip_geom = self.model, self._threads[0], self.oid, self.tip_geom
+    def _kinematics(self, qpos: np.ndarray, stride: int = 1,
+                    data: mujoco.MjData | None = None) -> dict[str, np.ndarray]:
+        """What a replay reports, for (b, T', nq) positions: the object's COM xy and yaw (as the
+        planar push does), its frame's origin xy and orientation (what the tracker reports: for
+        an object that tips, the COM offset turned by the yaw alone missed a fallen ketchup
+        bottle's origin by 19 mm, and its yaw is ill-defined) and the fingertip's xy. Forward
+        kinematics every `stride` samples (and the last), linear in between (written into
+        arrays directly: this loop is the profile's Python-bound part); `data` is scratch."""
+        m, oid, tip_geom = self.model, self.oid, self.tip_geom
+        d = data if data is not None else self._threads[0]
         b, n = qpos.shape[:2]
         idx = np.unique(np.append(np.arange(0, n, stride), n - 1))
         shape = (b, len(idx))
