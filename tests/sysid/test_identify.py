@@ -66,6 +66,29 @@ def test_a_push_that_does_not_move_the_object_is_an_answer_not_a_number(simulate
     assert out["friction"] is None
 
 
+def test_a_push_that_cannot_slide_a_heavy_object_bounds_its_mass_from_below(cell, tmp_path):
+    """A 1 kg Lego brick with friction 0.6 (6 N to slide it): the finger bends and rides over it,
+    the brick stays. The answer is no mass but a lower bound above the catalogue's 58 g prior
+    that the truth respects (the finger held ~2 N against it and lifted it by its face)."""
+    entry = get_object("lego_brick")
+    geometry = ObjectGeometry.from_file(entry.mesh_path)
+    placement = ObjectPlacement(*entry.pose_xy_yaw)
+    truth = build_twin(cell, geometry, kind="push", mass_kg=1.0, friction=0.6, placement=placement)
+    ident = build_twin(cell, geometry, kind="push", mass_kg=entry.mass_kg, friction=0.5, placement=placement)
+    scene = ident.save(tmp_path / "ident")
+    q = truth.home_data().qpos
+    plan = plan_push(load_program("sweep_release"), truth, cell, q[:7], q[-7:-4], q[-4:])
+    rec = record_push(truth, plan, scene, tracker=TrackerModel(latency_s=0.03), mismatch=SimulatorMismatch(), seed=5)
+    assert np.linalg.norm(rec.ground_truth.pos[-1, :2] - rec.ground_truth.pos[0, :2]) < 0.003   # it held
+
+    out = identify(rec, scene=scene, object_body="object", progress=False).to_dict()
+    lo, hi = out["mass_ci95_kg"]
+    assert out["identifiable"] is False and "at least" in out["warning"]
+    assert 2 * entry.mass_kg < lo <= 1.0 and hi == 3.0
+    assert out["mass_kg"] == lo                 # the prior, raised to the bound
+    assert out["friction"] is None
+
+
 def test_arm_joints_are_matched_through_a_full_joint_map(cell, simulated_push):
     """Push bags carry the cell's whole arm map (fr3_*, fer_*, panda_* -> joint*): several driver
     names per MJCF joint must still find the recorded columns, in prepare and in the twin replay."""

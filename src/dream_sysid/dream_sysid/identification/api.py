@@ -18,6 +18,7 @@ from dream_sysid.bag.recording import PushRecording
 from dream_sysid.identification import fit
 from dream_sysid.identification.prepare import NotInformative, prepare
 from dream_sysid.identification.result import IdentificationResult
+from dream_sysid.identification.stall import stall_bound
 from dream_sysid.identification.twin_replay import PROFILE_PASSES, SEEDED_PASSES, TwinReplay, profile_on_twin, start_jitter
 
 PROFILE_RANGE = (0.015, 3.0)   # kg: the twin's profile spans every mass the cell could push
@@ -60,13 +61,7 @@ def identify(recording: PushRecording, *, scene: Path, object_body: str = "objec
         prep = prepare(recording, model, mesh, object_body=object_body, arm_joints=cell.arm.mjcf_joints,
                        hand_prefix=cell.push_hand.prefix)
     except NotInformative as exc:
-        log(f"{exc}: nothing to identify from")
-        prior = float(model.body_mass[model.body(object_body).id])
-        return IdentificationResult(
-            mass_kg=prior, mass_ci95_kg=fit.MASS_RANGE, friction=float("nan"), identifiable=False,
-            warning=f"{exc}: a push that does not slide the object cannot tell its mass "
-                    f"(the value is the twin's prior); push harder or with a stiffer finger posture",
-            pose_rmse_m=float("nan"), rot_rmse_rad=float("nan"), iterations=0, seconds=time.monotonic() - started)
+        return _not_moved(exc, recording, model, object_body, cell, started, log)
     obj = fit.PushObjective(prep)
     log(f"{len(prep.obs.t)} tracked poses and {len(prep.obs.tip_t)} hand states in the push window "
         f"({prep.scenario.steps * prep.scenario.dt:.2f} s); pushing finger: {prep.finger}")
@@ -162,6 +157,33 @@ def identify(recording: PushRecording, *, scene: Path, object_body: str = "objec
                      (plm, pcost, cost_min, scale2, roughness), result, Path(scene), object_body, final)
         log(f"report written to {report_dir}")
     return result
+
+
+def _not_moved(exc: NotInformative, recording: PushRecording, model: mujoco.MjModel, object_body: str, cell,
+               started: float, log) -> IdentificationResult:
+    """A push that did not slide the object: no mass, but a lower bound (identification.stall).
+    The value reported is the twin's prior, raised to the bound where the prior is below it."""
+    prior = float(model.body_mass[model.body(object_body).id])
+    bound = None
+    if exc.prep is not None:
+        replay = TwinReplay.build(model, recording, exc.prep, object_body=object_body,
+                                  arm_joints=cell.arm.mjcf_joints, hand_prefix=cell.push_hand.prefix)
+        bound = stall_bound(replay)
+    if bound is None:
+        log(f"{exc}: nothing to identify from")
+        return IdentificationResult(
+            mass_kg=prior, mass_ci95_kg=fit.MASS_RANGE, friction=float("nan"), identifiable=False,
+            warning=f"{exc}: a push that does not slide the object cannot tell its mass "
+                    f"(the value is the twin's prior); push harder or with a stiffer finger posture",
+            pose_rmse_m=float("nan"), rot_rmse_rad=float("nan"), iterations=0, seconds=time.monotonic() - started)
+    lo = min(max(bound.mass_kg, fit.MASS_RANGE[0]), fit.MASS_RANGE[1])
+    log(f"{exc}: the push held {bound.force_n:.2f} N without sliding it: mass >= {lo:.3f} kg")
+    return IdentificationResult(
+        mass_kg=max(prior, lo), mass_ci95_kg=(lo, fit.MASS_RANGE[1]), friction=float("nan"), identifiable=False,
+        warning=f"{exc}: the push pressed it with up to {bound.force_n:.1f} N and it held, so its mass is at "
+                f"least {lo:.3f} kg (friction at most {bound.mu_max:g}); the value is the twin's prior, raised to "
+                f"that bound if below it; push harder or with a stiffer finger posture",
+        pose_rmse_m=float("nan"), rot_rmse_rad=float("nan"), iterations=0, seconds=time.monotonic() - started)
 
 
 def refine_with_gradients(obj: fit.PushObjective, start: np.ndarray, history: list,

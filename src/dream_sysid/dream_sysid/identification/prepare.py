@@ -54,11 +54,13 @@ class PreparedPush:
 
 
 class NotInformative(Exception):
-    """The object hardly moved: the push holds no information about its mass."""
+    """The object hardly moved: the push cannot tell its mass, only bound it from below
+    (identification.stall); `prep` is the push prepared over the whole bag after contact."""
 
-    def __init__(self, travel_m: float):
+    def __init__(self, travel_m: float, prep: "PreparedPush | None" = None):
         super().__init__(f"the object moved only {travel_m * 1e3:.1f} mm")
         self.travel_m = travel_m
+        self.prep = prep
 
 
 def _interp(t: np.ndarray, ts: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -193,10 +195,8 @@ def prepare(rec: PushRecording, model: mujoco.MjModel, mesh: trimesh.Trimesh, *,
     smooth = median_filter(rec.poses.pos[:, :2], size=(5, 1), mode="nearest")
     final = np.median(rec.poses.pos[-15:, :2], axis=0)
     travel = float(np.linalg.norm(final - smooth[0]))
-    if travel < MIN_TRAVEL_M:
-        raise NotInformative(travel)
     moving = np.flatnonzero(np.linalg.norm(smooth - final, axis=1) > REST_TOLERANCE)
-    if len(moving):
+    if len(moving) and travel >= MIN_TRAVEL_M:      # (a push that did not slide it: the whole bag)
         t_end = min(t_end, float(pt[moving[-1]]) + REST_TAIL_S)
 
     sim_t = t0 + SIM_DT * np.arange(int((t_end - t0) / SIM_DT) + 1)
@@ -230,7 +230,10 @@ def prepare(rec: PushRecording, model: mujoco.MjModel, mesh: trimesh.Trimesh, *,
         damping=damping, tip_mass=tip_mass, tip_radius=radius, polygon=poly, com0=com0, yaw0=yaw0,
         gyration2=float(body_inertia_zz(model, oid) / mass_prior), torsion_radius=max(torsion_radius, 1e-3),
     )
-    return PreparedPush(scenario, obs, t0, -ipos[:2].copy(), pos0, quat0, finger, mass_prior)
+    prep = PreparedPush(scenario, obs, t0, -ipos[:2].copy(), pos0, quat0, finger, mass_prior)
+    if travel < MIN_TRAVEL_M:
+        raise NotInformative(travel, prep)
+    return prep
 
 
 def rest_pose(pos: np.ndarray, quat: np.ndarray, *, departure_m: float = 0.003,

@@ -231,6 +231,36 @@ class TwinReplay:
             mujoco.mj_step(m, d)
         return self._outputs(self._kinematics(np.array(qpos)[None], data=d))
 
+    def hand_force(self, mass: float, mu: float) -> tuple[np.ndarray, float]:
+        """One replay's force of the robot on the object (world frame, N, per simulation step:
+        (T, 3)), i.e. every contact of the object with a body that is not welded to the world,
+        and how far the object's origin went by the end (m)."""
+        m = self.model
+        d = mujoco.MjData(m)
+        self._set_params(m, d, mass, mu)
+        self._start(m, d)
+        obj = set(self.obj_geoms.tolist())
+        f6 = np.zeros(6)
+        force = np.zeros((len(self.arm_q), 3))
+        for k in range(len(self.arm_q)):
+            d.ctrl[self.arm_act] = self.arm_ctrl[k]
+            d.ctrl[self.hand_act] = self.hand_ctrl[k]
+            mujoco.mj_step(m, d)
+            for i in range(d.ncon):
+                c = d.contact[i]
+                if (c.geom1 in obj) == (c.geom2 in obj):
+                    continue
+                other = c.geom2 if c.geom1 in obj else c.geom1
+                if m.body_weldid[m.geom_bodyid[other]] == 0:       # the table, the floor
+                    continue
+                mujoco.mj_contactForce(m, d, i, f6)
+                # The contact frame's rows are world axes, its normal from geom1 to geom2:
+                # f6[:3] is what geom1 exerts on geom2.
+                f = c.frame.reshape(3, 3).T @ f6[:3]
+                force[k] += f if c.geom2 in obj else -f
+        travel = float(np.linalg.norm(d.qpos[self.obj_qadr:self.obj_qadr + 2] - self.object_qpos0[:2]))
+        return force, travel
+
     def _outputs(self, signals: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         """(B, T', ...) recorded arrays -> the differentiable push's (B, steps, ...) tensors."""
         n = self.prep.scenario.steps
