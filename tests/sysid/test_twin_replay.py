@@ -153,6 +153,29 @@ def test_batched_replays_are_the_sequential_replay(exact_push):
     assert not torch.equal(batch["com"][0], batch["com"][1])               # the rows really differ
 
 
+def test_a_mass_seen_before_restores_what_mj_setconst_derives_from_it(exact_push):
+    # _set_params computes mj_setConst once per mass and restores it after: every array of the
+    # model must then be what a fresh mj_setConst gives (a MuJoCo that derived one more array
+    # from the mass would fail here, not bend replays silently).
+    import copy
+
+    import mujoco
+
+    mass, _, _, replay = exact_push
+    cached, fresh = copy.deepcopy(replay.model), copy.deepcopy(replay.model)
+    d = mujoco.MjData(cached)
+    for m in (mass, 1.9 * mass, mass):            # the third call restores the first's constants
+        replay._set_params(cached, d, m, 0.4)
+    fresh.body_mass[replay.oid] = mass
+    fresh.body_inertia[replay.oid] = replay.inertia0 * (mass / replay.mass0)
+    fresh.geom_friction[replay.obj_geoms, 0] = 0.4
+    mujoco.mj_setConst(fresh, mujoco.MjData(fresh))
+    arrays = [n for n in dir(fresh) if not n.startswith("_") and isinstance(getattr(fresh, n), np.ndarray)]
+    assert "dof_invweight0" in arrays
+    for name in arrays:
+        assert np.array_equal(getattr(cached, name), getattr(fresh, name)), name
+
+
 def test_expected_interval_contains_the_truth_and_is_closed_below(exact_push):
     mass, _, prep, replay = exact_push
     ei = expected_interval(PushObjective(prep), replay, mass, 0.5, ratios=np.exp(np.linspace(-0.7, 0.7, 8)))

@@ -50,6 +50,8 @@ SEEDED_PASSES = 5
 KINEMATICS_EVERY_S = 0.01   # profile replays: kinematics at 100 Hz (the joint-state rate), linear between
 DELAY_RANGE_S = (-0.05, 0.1)   # the arm trajectory's execution delay searched over this
 DELAY_STEP_S = 0.001
+# What mj_setConst derives from the object's mass (found by diffing two models after it).
+MASS_CONSTANTS = ("body_subtreemass", "body_invweight0", "dof_invweight0", "dof_M0", "cam_poscom0", "light_poscom0")
 START_JITTER_M = 3e-4       # m, start shifts for the interval's jitter allowance (the tracked start's ~0.3 mm)
 
 
@@ -77,6 +79,7 @@ class TwinReplay:
     mass0: float
     inertia0: np.ndarray
     arm_delay: float = 0.0   # s, the arm's commands replayed this much after their bag stamps
+    _consts: dict = field(default_factory=dict, repr=False)     # mass -> its MASS_CONSTANTS
     _pool: list = field(default_factory=list, repr=False)       # (model, data) copies for rollout_batch
     _threads: list = field(default_factory=list, repr=False)    # one MjData per rollout thread
 
@@ -201,7 +204,16 @@ class TwinReplay:
         m.body_mass[self.oid] = mass
         m.body_inertia[self.oid] = self.inertia0 * (mass / self.mass0)
         m.geom_friction[self.obj_geoms, 0] = mu
-        mujoco.mj_setConst(m, d)  # derived constants (invweight0, subtree masses) follow the new mass
+        # mj_setConst's derived constants (invweight0, subtree masses, ...) follow the new mass.
+        # A replay changes nothing else they depend on, so each mass computes them once (a
+        # profile replays each mass at 10-22 frictions; mj_setConst took 0.3 s an identification).
+        consts = self._consts.get(mass)
+        if consts is None:
+            mujoco.mj_setConst(m, d)
+            self._consts[mass] = {name: getattr(m, name).copy() for name in MASS_CONSTANTS}
+        else:
+            for name, value in consts.items():
+                getattr(m, name)[:] = value
 
     def _start(self, m: mujoco.MjModel, d: mujoco.MjData) -> None:
         """The replay's initial state in d (forward-computed)."""
