@@ -6,8 +6,9 @@ part. With the friction at most `mu_max` (the identifier's own bound), the mass 
 at least |F_h| / (mu_max g) + F_z / g. The push force is the twin's: the logged
 commands replayed with the object too heavy and too rough to move, so the compliant
 finger loads, bends and rides over it as the real one did (on the bench's stalled
-sweep_release pushes: 2.3-2.7 N at most, whatever the object's mass). The bound
-holds only if that replay also leaves the object in place; otherwise there is none.
+sweep_release pushes about 2 N where it asks the most of friction, whatever the
+object's mass; 4 N on the taller light block). The bound holds only if that replay
+also leaves the object in place; otherwise there is none.
 """
 from __future__ import annotations
 
