@@ -13,7 +13,7 @@ import torch
 from dream_sysid.bag.reader import load_scene_model
 from dream_sysid.catalogue import get_object
 from dream_sysid.identification.api import object_mesh
-from dream_sysid.identification.fit import PushObjective, interval, profile_roughness, rotation_vector
+from dream_sysid.identification.fit import PushObjective, interval, profile_mean, profile_roughness, rotation_vector
 from dream_sysid.identification.information import expected_interval
 from dream_sysid.identification.prepare import _arm_from_trajectories, prepare, rest_pose
 from dream_sysid.identification.synthetic import TrackerModel, record_push
@@ -239,6 +239,18 @@ def test_rest_pose_uses_every_resting_pose():
     assert np.linalg.norm(p0[:2] - true[:2]) < 0.0007
     assert np.linalg.norm(p0[:2] - true[:2]) < np.linalg.norm(first5[:2] - true[:2])
     assert abs(abs(q0 @ quat[0]) - 1.0) < 1e-9
+
+
+def test_the_estimate_is_the_profile_likelihoods_mean_not_its_luckiest_sample():
+    centre = np.log(0.2)
+    lm = np.linspace(np.log(0.015), np.log(3.0), 40)
+    prof = 20.0 * (lm - centre) ** 2 + 100.0
+    assert profile_mean(lm, prof, 1.0) == pytest.approx(centre, abs=0.01)
+    lucky = int(np.argmin(np.abs(lm - (centre + 0.4))))
+    prof[lucky] -= 5.0                          # one chaotic draw dips below the valley's floor
+    assert int(np.argmin(prof)) == lucky
+    assert abs(profile_mean(lm, prof, 4.0) - centre) < 0.1
+    assert profile_mean(lm[::-1], prof[::-1], 4.0) == pytest.approx(profile_mean(lm, prof, 4.0))
 
 
 def test_interval_is_the_hull_of_every_dip_below_threshold():

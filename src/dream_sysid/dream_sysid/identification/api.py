@@ -143,10 +143,15 @@ def identify(recording: PushRecording, *, scene: Path, object_body: str = "objec
     if not identifiable:
         warning = (f"this push does not determine mass (95 % interval {np.exp(lo):.3f}-{np.exp(hi):.3f} kg"
                    f"{'' if closed else ' or wider'}: mass and friction trade off along a valley); {HELP_PUSH}")
+    # The estimate: the profile likelihood's mean (fit.profile_mean), friction from the
+    # profile's valley there. The best-fitting replay (`best`, `final`) gives the noise scale,
+    # the RMSEs and the report's trajectories.
+    log_m = float(np.clip(fit.profile_mean(plm, pcost, scale2), lo, hi))
+    mu = float(np.exp(np.interp(log_m, plm, plmu)))
     pose_rmse, rot_rmse = _rmse(final_res)
     result = IdentificationResult(
-        mass_kg=float(np.exp(best[0])), mass_ci95_kg=(float(np.exp(lo)), float(np.exp(hi))),
-        friction=float(np.exp(best[1])), identifiable=bool(identifiable), warning=warning,
+        mass_kg=float(np.exp(log_m)), mass_ci95_kg=(float(np.exp(lo)), float(np.exp(hi))),
+        friction=mu, identifiable=bool(identifiable), warning=warning,
         pose_rmse_m=pose_rmse, rot_rmse_rad=rot_rmse, iterations=iterations,
         seconds=time.monotonic() - started,
     )
