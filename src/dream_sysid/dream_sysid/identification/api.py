@@ -176,18 +176,18 @@ def _not_moved(exc: NotInformative, recording: PushRecording, model: mujoco.MjMo
         bound = stall_bound(replay)
     if bound is None:
         log(f"{exc}: nothing to identify from")
-        return IdentificationResult(
-            mass_kg=prior, mass_ci95_kg=fit.MASS_RANGE, friction=float("nan"), identifiable=False,
-            warning=f"{exc}: a push that does not slide the object cannot tell its mass "
-                    f"(the value is the twin's prior); push harder or with a stiffer finger posture",
-            pose_rmse_m=float("nan"), rot_rmse_rad=float("nan"), iterations=0, seconds=time.monotonic() - started)
-    lo = min(max(bound.mass_kg, fit.MASS_RANGE[0]), fit.MASS_RANGE[1])
-    log(f"{exc}: the push held {bound.force_n:.2f} N without sliding it: mass >= {lo:.3f} kg")
+        mass, ci = prior, fit.MASS_RANGE
+        warning = (f"{exc}: a push that does not slide the object cannot tell its mass "
+                   f"(the value is the twin's prior); push harder or with a stiffer finger posture")
+    else:
+        lo = min(max(bound.mass_kg, fit.MASS_RANGE[0]), fit.MASS_RANGE[1])
+        log(f"{exc}: the push held {bound.force_n:.2f} N without sliding it: mass >= {lo:.3f} kg")
+        mass, ci = max(prior, lo), (lo, fit.MASS_RANGE[1])
+        warning = (f"{exc}: the push pressed it with up to {bound.force_n:.1f} N and it held, so its mass is at "
+                   f"least {lo:.3f} kg (friction at most {bound.mu_max:g}); the value is the twin's prior, raised "
+                   f"to that bound if below it; push harder or with a stiffer finger posture")
     return IdentificationResult(
-        mass_kg=max(prior, lo), mass_ci95_kg=(lo, fit.MASS_RANGE[1]), friction=float("nan"), identifiable=False,
-        warning=f"{exc}: the push pressed it with up to {bound.force_n:.1f} N and it held, so its mass is at "
-                f"least {lo:.3f} kg (friction at most {bound.mu_max:g}); the value is the twin's prior, raised to "
-                f"that bound if below it; push harder or with a stiffer finger posture",
+        mass_kg=mass, mass_ci95_kg=ci, friction=float("nan"), identifiable=False, warning=warning,
         pose_rmse_m=float("nan"), rot_rmse_rad=float("nan"), iterations=0, seconds=time.monotonic() - started)
 
 

@@ -171,9 +171,7 @@ class TwinReplay:
         sim = np.empty_like(self.arm_ctrl)
         for k in range(len(sim)):
             sim[k] = d.qpos[self.arm_qadr]
-            d.ctrl[self.arm_act] = self.arm_ctrl[k]
-            d.ctrl[self.hand_act] = self.hand_ctrl[k]
-            mujoco.mj_step(m, d)
+            self._step(m, d, k)
         if np.ptp(sim, axis=0).max() < 1e-3:       # the arm hardly moves: nothing to align
             return 0.0
         t = self.prep.t0 + m.opt.timestep * np.arange(len(sim))
@@ -226,38 +224,42 @@ class TwinReplay:
         mujoco.mj_forward(m, d)
         d.qvel[self.arm_dadr] = self.arm_qd[0]
 
-    def rollout(self, mass: float, mu: float) -> dict[str, torch.Tensor]:
-        """One replay; outputs on the differentiable push's time grid, shaped like its rollout (B=1)."""
+    def _started(self, mass: float, mu: float) -> tuple[mujoco.MjModel, mujoco.MjData]:
+        """The twin set to (mass, mu) and a fresh MjData at the replay's initial state."""
         m = self.model
         d = mujoco.MjData(m)
         self._set_params(m, d, mass, mu)
         self._start(m, d)
-        scn = self.prep.scenario
-        every = max(1, int(round(scn.dt / m.opt.timestep)))
+        return m, d
+
+    def _step(self, m: mujoco.MjModel, d: mujoco.MjData, k: int) -> None:
+        """Simulation step k of a sequential replay under the recorded arm and hand commands
+        (rollout_batch hands the same commands to mujoco.rollout as one array)."""
+        d.ctrl[self.arm_act] = self.arm_ctrl[k]
+        d.ctrl[self.hand_act] = self.hand_ctrl[k]
+        mujoco.mj_step(m, d)
+
+    def rollout(self, mass: float, mu: float) -> dict[str, torch.Tensor]:
+        """One replay; outputs on the differentiable push's time grid, shaped like its rollout (B=1)."""
+        m, d = self._started(mass, mu)
+        every = max(1, int(round(self.prep.scenario.dt / m.opt.timestep)))
         qpos = []
         for k in range(len(self.arm_q)):
             if k % every == 0:
                 qpos.append(d.qpos.copy())      # the state at t0 + k dt, before step k
-            d.ctrl[self.arm_act] = self.arm_ctrl[k]
-            d.ctrl[self.hand_act] = self.hand_ctrl[k]
-            mujoco.mj_step(m, d)
+            self._step(m, d, k)
         return self._outputs(self._kinematics(np.array(qpos)[None], data=d))
 
     def hand_force(self, mass: float, mu: float) -> tuple[np.ndarray, float]:
         """One replay's force of the robot on the object (world frame, N, per simulation step:
         (T, 3)), i.e. every contact of the object with a body that is not welded to the world,
         and how far the object's origin went by the end (m)."""
-        m = self.model
-        d = mujoco.MjData(m)
-        self._set_params(m, d, mass, mu)
-        self._start(m, d)
+        m, d = self._started(mass, mu)
         obj = set(self.obj_geoms.tolist())
         f6 = np.zeros(6)
         force = np.zeros((len(self.arm_q), 3))
         for k in range(len(self.arm_q)):
-            d.ctrl[self.arm_act] = self.arm_ctrl[k]
-            d.ctrl[self.hand_act] = self.hand_ctrl[k]
-            mujoco.mj_step(m, d)
+            self._step(m, d, k)
             for i in range(d.ncon):
                 c = d.contact[i]
                 if (c.geom1 in obj) == (c.geom2 in obj):
