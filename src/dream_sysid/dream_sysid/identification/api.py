@@ -20,6 +20,7 @@ from dream_sysid.identification.prepare import NotInformative, prepare
 from dream_sysid.identification.result import IdentificationResult
 from dream_sysid.identification.stall import stall_bound
 from dream_sysid.identification.twin_replay import PROFILE_PASSES, SEEDED_PASSES, TwinReplay, profile_on_twin, start_jitter
+from dream_sysid.twin.physics_only import physics_only
 
 PROFILE_RANGE = (0.015, 3.0)   # kg: the twin's profile spans every mass the cell could push
 COARSE_MASSES = 13             # log-spaced over PROFILE_RANGE (x1.55 steps)
@@ -61,7 +62,7 @@ def identify(recording: PushRecording, *, scene: Path, object_body: str = "objec
         prep = prepare(recording, model, mesh, object_body=object_body, arm_joints=cell.arm.mjcf_joints,
                        hand_prefix=cell.push_hand.prefix)
     except NotInformative as exc:
-        return _not_moved(exc, recording, model, object_body, cell, started, log)
+        return _not_moved(exc, recording, Path(scene), model, object_body, cell, started, log)
     obj = fit.PushObjective(prep)
     log(f"{len(prep.obs.t)} tracked poses and {len(prep.obs.tip_t)} hand states in the push window "
         f"({prep.scenario.steps * prep.scenario.dt:.2f} s); pushing finger: {prep.finger}")
@@ -84,8 +85,8 @@ def identify(recording: PushRecording, *, scene: Path, object_body: str = "objec
     # model's finger and contacts only approximate it): a profile over the whole
     # mass range with friction re-fitted over its whole range at each mass, then two
     # finer passes around its lowest point.
-    replay = TwinReplay.build(model, recording, prep, object_body=object_body, arm_joints=cell.arm.mjcf_joints,
-                              hand_prefix=cell.push_hand.prefix)
+    replay = TwinReplay.build(physics_only(Path(scene), model, object_body), recording, prep,
+                              object_body=object_body, arm_joints=cell.arm.mjcf_joints, hand_prefix=cell.push_hand.prefix)
     # The twin's own finger: its fingertip weighed at the encoders' noise (fit.SIGMA_TIP_TWIN).
     twin_obj = fit.PushObjective(prep, sigma_scale={"pos": 1.0, "rot": 1.0, "tip": fit.SIGMA_TIP_TWIN / fit.SIGMA_TIP})
     coarse = np.linspace(np.log(PROFILE_RANGE[0]), np.log(PROFILE_RANGE[1]), COARSE_MASSES)
@@ -164,15 +165,16 @@ def identify(recording: PushRecording, *, scene: Path, object_body: str = "objec
     return result
 
 
-def _not_moved(exc: NotInformative, recording: PushRecording, model: mujoco.MjModel, object_body: str, cell,
-               started: float, log) -> IdentificationResult:
+def _not_moved(exc: NotInformative, recording: PushRecording, scene: Path, model: mujoco.MjModel,
+               object_body: str, cell, started: float, log) -> IdentificationResult:
     """A push that did not slide the object: no mass, but a lower bound (identification.stall).
     The value reported is the twin's prior, raised to the bound where the prior is below it."""
     prior = float(model.body_mass[model.body(object_body).id])
     bound = None
     if exc.prep is not None:
-        replay = TwinReplay.build(model, recording, exc.prep, object_body=object_body,
-                                  arm_joints=cell.arm.mjcf_joints, hand_prefix=cell.push_hand.prefix)
+        replay = TwinReplay.build(physics_only(scene, model, object_body), recording, exc.prep,
+                                  object_body=object_body, arm_joints=cell.arm.mjcf_joints,
+                                  hand_prefix=cell.push_hand.prefix)
         bound = stall_bound(replay)
     if bound is None:
         log(f"{exc}: nothing to identify from")
