@@ -36,8 +36,9 @@ from dream_sysid.identification.prepare import PreparedPush, _arm_from_trajector
 ARM_KP = 2.0e5   # N m/rad: the replayed arm follows its recording within ~0.1 mrad
 ARM_KV = 2.0e3   # N m s/rad
 BATCH_THREADS = 2      # mujoco.rollout threads (the machines here have 2 cores)
-# Model copies kept for batched replays (~36 MB each with the Panda meshes): 16 replayed
-# no faster than 8 and took twice as long to copy.
+# Model copies kept for batched replays (0.6 MB each without the visual meshes,
+# twin/physics_only.py): 32 or all of a pass at once were no faster than 8 (four
+# identifications, twice each: within the run-to-run scatter).
 BATCH_CHUNK = 8
 PROFILE_PASSES = 3        # full-range friction grid, then two finer grids around the best
 # Seeded from a coarser profile's valley: two halvings further, to ~0.7 % friction steps.
