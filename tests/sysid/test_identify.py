@@ -52,6 +52,29 @@ def test_identify_returns_the_contract_and_a_report(simulated_push, tmp_path):
     assert np.allclose(model.geom_friction[geoms, 0], result.friction, rtol=1e-4)
 
 
+def test_the_report_draws_the_point_the_tracker_tracks():
+    # The tracker reports the object frame's origin; a Letter A's COM sits 4 mm aside of it,
+    # and its replay, drawn by the COM, looked 4 mm off the tracked path where it matched.
+    import types
+
+    import torch
+
+    from dream_sysid.identification.fit import PushObjective
+    from dream_sysid.identification.report import _with_origin
+
+    obj = object.__new__(PushObjective)
+    obj.prep = types.SimpleNamespace(scenario=types.SimpleNamespace(yaw0=0.3))
+    obj.offset = torch.tensor([0.01, 0.0], dtype=torch.float64)     # origin - COM in the object's frame
+    com = torch.zeros(1, 2, 2, dtype=torch.float64)
+    yaw = torch.tensor([[0.3, 0.3 + np.pi / 2]], dtype=torch.float64)
+    planar = _with_origin(obj, {"com": com, "yaw": yaw})
+    c0, s0 = np.cos(0.3), np.sin(0.3)
+    assert np.allclose(planar["origin"][0], [0.01 * c0, 0.01 * s0])              # at the start: the offset
+    assert np.allclose(planar["origin"][1], [-0.01 * s0, 0.01 * c0])             # turned a quarter with the body
+    twin = _with_origin(obj, {"com": com, "yaw": yaw, "origin": torch.ones(1, 2, 2, dtype=torch.float64)})
+    assert np.array_equal(twin["origin"], np.ones((2, 2)))                      # the twin's own origin as replayed
+
+
 def test_a_push_that_does_not_move_the_object_is_an_answer_not_a_number(simulated_push):
     import dataclasses
 

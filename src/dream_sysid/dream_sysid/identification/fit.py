@@ -110,13 +110,9 @@ class PushObjective:
             q = _sample(sim["quat"], t0, dt, times)
             rot = rotate(q, rotation_vector(q, self.quat))[..., 2]
         else:
-            # The planar push: origin = COM + R(yaw) (origin - COM at yaw0), and the yaw.
             com = _sample(sim["com"], t0, dt, times)
             dyaw = _sample(sim["yaw"], t0, dt, times) - scn.yaw0
-            c, s = torch.cos(dyaw), torch.sin(dyaw)
-            c0, s0 = np.cos(scn.yaw0), np.sin(scn.yaw0)
-            off = torch.stack([c0 * self.offset[0] - s0 * self.offset[1], s0 * self.offset[0] + c0 * self.offset[1]])
-            origin = com + torch.stack([c * off[0] - s * off[1], s * off[0] + c * off[1]], dim=-1)
+            origin = self.planar_origin(com, dyaw)
             rot = dyaw - self.yaw
         tip = _sample(sim["tip"], t0, dt, self.tip_t.expand(B, -1))
         return {
@@ -124,6 +120,15 @@ class PushObjective:
             "rot": rot / (SIGMA_YAW * self.scale["rot"]),
             "tip": (tip - self.tip) / (SIGMA_TIP * self.scale["tip"]),
         }
+
+    def planar_origin(self, com: torch.Tensor, dyaw: torch.Tensor) -> torch.Tensor:
+        """The object frame's origin (what the tracker reports) of the planar push, from its COM
+        and its yaw turned since the start: COM + R(dyaw) (origin - COM at the start)."""
+        c, s = torch.cos(dyaw), torch.sin(dyaw)
+        yaw0 = self.prep.scenario.yaw0
+        c0, s0 = np.cos(yaw0), np.sin(yaw0)
+        off = torch.stack([c0 * self.offset[0] - s0 * self.offset[1], s0 * self.offset[0] + c0 * self.offset[1]])
+        return com + torch.stack([c * off[0] - s * off[1], s * off[0] + c * off[1]], dim=-1)
 
     @staticmethod
     def robust(r: torch.Tensor) -> torch.Tensor:
