@@ -26,7 +26,9 @@ SAME = ("body_mass", "body_inertia", "body_ipos", "body_iquat", "body_pos", "bod
 def physics_only(scene: Path, model: mujoco.MjModel, keep_body: str) -> mujoco.MjModel:
     """`model` (`scene` as compiled, unmodified) without its unnamed geoms that collide with nothing,
     except those of `keep_body` (the object: its visual mesh is its shape). Named geoms stay,
-    since sensors or contact pairs may name them."""
+    since sensors or contact pairs may name them. The bodies' inertials are `model`'s; the
+    rest comes from `scene` and is checked against `model` (SAME), so a model that is not the
+    scene as compiled comes back unchanged."""
     try:
         spec = mujoco.MjSpec.from_file(str(scene))
         for body in spec.bodies:
