@@ -228,6 +228,37 @@ def test_a_seeded_profile_finds_the_friction_near_its_seed(exact_push):
     assert cost[1] > cost[0] + 3.84               # and half the mass stays ruled out
 
 
+def test_a_profile_replays_each_mass_and_friction_once(exact_push, monkeypatch):
+    # The halving passes land about half their points on frictions replayed before; those
+    # costs are looked up. Every (mass, friction) the profile asks for is replayed once, and
+    # each mass's answer is the lowest of its own replays.
+    import dream_sysid.identification.twin_replay as twin_replay
+
+    mass, _, prep, replay = exact_push
+    obj = PushObjective(prep)
+    calls: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    batch_costs = twin_replay._batch_costs
+
+    def recording(obj_, replay_, log_m, log_mu, lats):
+        costs = batch_costs(obj_, replay_, log_m, log_mu, lats)
+        calls.append((np.exp(log_m), np.exp(log_mu), costs))
+        return costs
+
+    monkeypatch.setattr(twin_replay, "_batch_costs", recording)
+    lm = np.log([mass, 0.7 * mass])
+    cost, lmu = profile_on_twin(obj, replay, float(np.log(0.5 * mass)), 0.0, lm, (0.05, 1.5),
+                                seed_log_mu=np.log([0.5, 0.7]))
+    m, mu, c = (np.concatenate(a) for a in zip(*calls))
+    pairs = list(zip(m.tolist(), mu.tolist()))
+    assert len(pairs) == len(set(pairs))
+    # Without the look-up: 2 masses x (6 + 4 x 4) replays; each halving pass repeats about half.
+    assert len(pairs) <= 2 * (6 + 4 * 4) - 2 * 4
+    for i in range(2):
+        mine = m == np.exp(lm[i])
+        k = int(np.argmin(np.where(mine, c, np.inf)))
+        assert cost[i] == c[k] and np.exp(lmu[i]) == mu[k]
+
+
 def test_start_jitter_is_what_a_start_as_uncertain_as_the_trackers_costs(exact_push):
     # Replayed from exactly its recorded start at the true parameters the push costs ~0;
     # started 0.3 mm aside (the tracked start's uncertainty) it costs well above the
