@@ -84,11 +84,8 @@ def identify(recording: PushRecording, *, scene: Path, object_body: str = "objec
     # Settle the estimate and its interval on the MuJoCo twin itself (the reduced
     # model's finger and contacts only approximate it): a profile over the whole
     # mass range with friction re-fitted over its whole range at each mass, then two
-    # finer passes around its lowest point. (The twin without its visual meshes: the same
-    # replays, and the model copies mujoco.rollout needs are 0.6 MB instead of 36.)
-    replay = TwinReplay.build(physics_only(Path(scene), model, object_body), recording, prep,
-                              object_body=object_body, arm_joints=cell.arm.mjcf_joints,
-                              hand_prefix=cell.push_hand.prefix)
+    # finer passes around its lowest point.
+    replay = _twin_replay(Path(scene), model, recording, prep, object_body, cell)
     # The twin's own finger: its fingertip weighed at the encoders' noise (fit.SIGMA_TIP_TWIN).
     twin_obj = fit.PushObjective(prep, sigma_scale={"pos": 1.0, "rot": 1.0, "tip": fit.SIGMA_TIP_TWIN / fit.SIGMA_TIP})
     coarse = np.linspace(np.log(PROFILE_RANGE[0]), np.log(PROFILE_RANGE[1]), COARSE_MASSES)
@@ -167,6 +164,14 @@ def identify(recording: PushRecording, *, scene: Path, object_body: str = "objec
     return result
 
 
+def _twin_replay(scene: Path, model: mujoco.MjModel, recording: PushRecording, prep, object_body: str,
+                 cell) -> TwinReplay:
+    """The push replayed in the twin without its visual meshes (twin/physics_only.py): the same
+    replays, and the model copies mujoco.rollout needs are 0.6 MB instead of 36."""
+    return TwinReplay.build(physics_only(scene, model, object_body), recording, prep, object_body=object_body,
+                            arm_joints=cell.arm.mjcf_joints, hand_prefix=cell.push_hand.prefix)
+
+
 def _not_moved(exc: NotInformative, recording: PushRecording, scene: Path, model: mujoco.MjModel,
                object_body: str, cell, started: float, log) -> IdentificationResult:
     """A push that did not slide the object: no mass, but a lower bound (identification.stall).
@@ -174,10 +179,7 @@ def _not_moved(exc: NotInformative, recording: PushRecording, scene: Path, model
     prior = float(model.body_mass[model.body(object_body).id])
     bound = None
     if exc.prep is not None:
-        replay = TwinReplay.build(physics_only(scene, model, object_body), recording, exc.prep,
-                                  object_body=object_body, arm_joints=cell.arm.mjcf_joints,
-                                  hand_prefix=cell.push_hand.prefix)
-        bound = stall_bound(replay)
+        bound = stall_bound(_twin_replay(scene, model, recording, exc.prep, object_body, cell))
     if bound is None:
         log(f"{exc}: nothing to identify from")
         mass, ci = prior, fit.MASS_RANGE
