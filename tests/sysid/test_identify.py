@@ -2,6 +2,7 @@
 identification twin): the contract's result, an honest interval, and the report."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import mujoco
@@ -89,27 +90,55 @@ def test_a_push_that_does_not_move_the_object_is_an_answer_not_a_number(simulate
     assert out["friction"] is None
 
 
-def test_a_push_that_cannot_slide_a_heavy_object_bounds_its_mass_from_below(cell, tmp_path):
+@pytest.fixture(scope="module")
+def stalled_push(cell, tmp_path_factory):
     """A 1 kg Lego brick with friction 0.6 (6 N to slide it): the finger bends and rides over it,
-    the brick stays. The answer is no mass but a lower bound above the catalogue's 58 g prior
-    that the truth respects (the finger held ~2 N against it and lifted it by its face)."""
+    the brick stays."""
     entry = get_object("lego_brick")
     geometry = ObjectGeometry.from_file(entry.mesh_path)
     placement = ObjectPlacement(*entry.pose_xy_yaw)
     truth = build_twin(cell, geometry, kind="push", mass_kg=1.0, friction=0.6, placement=placement)
     ident = build_twin(cell, geometry, kind="push", mass_kg=entry.mass_kg, friction=0.5, placement=placement)
-    scene = ident.save(tmp_path / "ident")
+    scene = ident.save(tmp_path_factory.mktemp("ident"))
     q = truth.home_data().qpos
     plan = plan_push(load_program("sweep_release"), truth, cell, q[:7], q[-7:-4], q[-4:])
     rec = record_push(truth, plan, scene, tracker=TrackerModel(latency_s=0.03), mismatch=SimulatorMismatch(), seed=5)
     assert np.linalg.norm(rec.ground_truth.pos[-1, :2] - rec.ground_truth.pos[0, :2]) < 0.003   # it held
+    return rec, scene
 
+
+def test_a_push_that_cannot_slide_a_heavy_object_bounds_its_mass_from_below(stalled_push):
+    """The answer is no mass but a lower bound above the catalogue's 58 g prior that the truth
+    respects (the finger held ~2 N against it and lifted it by its face)."""
+    rec, scene = stalled_push
+    prior = get_object("lego_brick").mass_kg
     out = identify(rec, scene=scene, object_body="object", progress=False).to_dict()
     lo, hi = out["mass_ci95_kg"]
     assert out["identifiable"] is False and "at least" in out["warning"]
-    assert 2 * entry.mass_kg < lo <= 1.0 and hi == 3.0
+    assert 2 * prior < lo <= 1.0 and hi == 3.0
     assert out["mass_kg"] == lo                 # the prior, raised to the bound
     assert out["friction"] is None
+
+
+def test_a_tracker_that_starts_off_does_not_make_a_stalled_object_move(cell, stalled_push):
+    """The tracker's first poses 6 mm off the resting ones (at 2 mm noise a 1 kg Letter U's
+    first five read 5.3 mm off, by chance): the push is still one that did not slide the
+    object, measured from the median of its resting poses. Measured from the first five, it
+    read as a 6 mm slide that ended before the finger touched it, and prepare() fell over on
+    an empty push window (a numpy ValueError)."""
+    from dream_sysid.identification.prepare import NotInformative, prepare
+
+    rec, scene = stalled_push
+    pos = rec.poses.pos.copy()
+    pos[:5, 0] += 0.006
+    startled = dataclasses.replace(rec, poses=dataclasses.replace(rec.poses, pos=pos))
+    model = mujoco.MjModel.from_xml_path(str(scene))
+    mesh = ObjectGeometry.from_file(get_object("lego_brick").mesh_path).mesh
+    with pytest.raises(NotInformative) as stalled:
+        prepare(startled, model, mesh, object_body="object", arm_joints=cell.arm.mjcf_joints,
+                hand_prefix=cell.push_hand.prefix)
+    assert stalled.value.travel_m < 0.002
+    assert stalled.value.prep is not None and len(stalled.value.prep.obs.t) > 50     # the whole bag after contact
 
 
 def test_arm_joints_are_matched_through_a_full_joint_map(cell, simulated_push):
