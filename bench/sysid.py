@@ -23,9 +23,17 @@ An exception in a case is recorded as that case's error; the run goes on.
     .venv/bin/python bench/sysid.py --quick --out /tmp/sysid_quick.json          # 6-case smoke run
     .venv/bin/python bench/sysid.py --cases 0                                    # all 54 cases
     .venv/bin/python bench/sysid.py --objects domino cookie --out /tmp/two_objects.json
+    .venv/bin/python bench/sysid.py --repeats 3       # each case pushed 3 times -> sysid_repeats3.json
 
 Cases are a pure function of --seed (a case's friction, latency and noise seed do
 not depend on --cases, --jobs or --objects), so subsets of a run are comparable.
+
+--repeats K pushes every case K times: the first push is the case as above, each
+further one with fresh tracker noise and the object's true start moved by
+~0.5 mm (a real object is never put back to the micrometre, and the push is
+chaotic). One run of 30 cases is one draw of the noise per case; the estimates
+of a case vary between pushes by as much as they vary between cases, so the
+repeats say how much of a figure is the draw.
 """
 from __future__ import annotations
 
@@ -42,7 +50,7 @@ import platform  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from dataclasses import asdict, dataclass  # noqa: E402
+from dataclasses import asdict, dataclass, replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -65,6 +73,7 @@ GOAL = {"mean_abs_mass_error_pct": 3.0, "worst_abs_mass_error_pct": 6.0, "ci_cov
 DEFAULT_CASES = 30
 MOVED_MM = 2.0                    # true object travel below this: the push did not move it (tracker noise level)
 MAX_JOBS = 2
+REPEAT_SHIFT_M = 5e-4             # repeats: the true start moved by this much (standard deviation, x and y)
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,8 @@ class Case:
     friction: float
     latency_s: float
     record_seed: int
+    push: int = 0                # --repeats: 0 is the case itself, 1.. a repeat of it
+    start_shift_m: tuple[float, float] = (0.0, 0.0)   # the true object's start moved by this (repeats)
 
 
 # ------------------------------------------------------------------------------ cases
@@ -106,6 +117,19 @@ def all_cases(catalogue: dict, seed: int) -> list[Case]:
         cases.append(Case(index, kind, object_id, float(mass), float(r.uniform(*FRICTION_RANGE)),
                           float(r.uniform(*LATENCY_RANGE_S)), int(r.integers(0, 2**31 - 1))))
     return cases
+
+
+def repeated(cases: list[Case], repeats: int) -> list[Case]:
+    """Each case followed by its repeats 1..repeats-1: a fresh noise seed and a start shift,
+    drawn from the case's own record seed (so a case's repeats do not depend on the others)."""
+    out = []
+    for c in cases:
+        out.append(c)
+        for j in range(1, repeats):
+            r = np.random.default_rng([c.record_seed, j])
+            dx, dy = (float(v) for v in r.normal(0.0, REPEAT_SHIFT_M, 2))
+            out.append(replace(c, push=j, start_shift_m=(dx, dy), record_seed=int(r.integers(0, 2**31 - 1))))
+    return out
 
 
 def select_cases(cases: list[Case], *, quick: bool, n: int | None, objects: list[str] | None) -> list[Case]:
@@ -186,8 +210,10 @@ def run_case(case: Case, program_name: str, mismatch: bool = True, noise: bool =
         setup = _object_setup(case.object_id, program_name)
         out["prior_mass_kg"] = setup["prior_kg"]
         out["stage"] = "record"
+        p = setup["placement"]
+        placement = replace(p, x=p.x + case.start_shift_m[0], y=p.y + case.start_shift_m[1])
         true_twin = build_twin(_STATE["cell"], setup["geometry"], kind="push", mass_kg=case.mass_kg,
-                               friction=case.friction, placement=setup["placement"], object_id=case.object_id)
+                               friction=case.friction, placement=placement, object_id=case.object_id)
         scale = 1.0 if noise else 0.0
         tracker = TrackerModel(rate_hz=TRACKER["rate_hz"], position_sigma_m=scale * TRACKER["position_sigma_m"],
                                rotation_sigma_rad=scale * math.radians(TRACKER["rotation_sigma_deg"]),
@@ -287,6 +313,8 @@ def summarise(rows: list[dict], catalogue: dict) -> dict:
                           for m in GRID_MASSES_KG if any(r["mass_kg"] == m and r["kind"] == "grid" for r in rows)}
     summary["by_object"] = {o: _stats([r for r in rows if r["object_id"] == o])
                             for o in catalogue if any(r["object_id"] == o for r in rows)}
+    if any(r.get("push", 0) for r in rows):
+        summary["repeats"] = _repeat_stats(moved)
     paper = []
     for r in rows:
         if r["kind"] != "paper":
@@ -307,6 +335,30 @@ def summarise(rows: list[dict], catalogue: dict) -> dict:
     return summary
 
 
+def _repeat_stats(moved: list[dict]) -> dict:
+    """How much of a figure is the draw: the moved objects' mean |error| of each repeat on its
+    own, the spread of one case's estimates between its pushes, and the error of their
+    geometric mean (what averaging a case's pushes would give)."""
+    by_case: dict[int, list[dict]] = {}
+    for r in moved:
+        by_case.setdefault(r["index"], []).append(r)
+    pushes = sorted({r["push"] for r in moved})
+    per_push = {str(j): round(float(np.mean([abs(r["mass_error_pct"]) for r in moved if r["push"] == j])), 2)
+                for j in pushes}
+    full = [rs for rs in by_case.values() if len(rs) == len(pushes)]
+    spread = [max(r["mass_error_pct"] for r in rs) - min(r["mass_error_pct"] for r in rs) for rs in full]
+    mean_err = [100.0 * (math.exp(np.mean([math.log(r["identified_mass_kg"]) for r in rs])) / rs[0]["mass_kg"] - 1)
+                for rs in full]
+    e = np.abs(np.asarray(mean_err))
+    return {"what": "moved objects only; cases with every push moved and identified",
+            "mean_abs_mass_error_pct_by_push": per_push,
+            "cases_with_all_pushes": len(full),
+            "median_spread_between_pushes_pct": round(float(np.median(spread)), 2) if spread else None,
+            "geometric_mean_of_pushes": {"mean_abs_mass_error_pct": round(float(e.mean()), 2),
+                                         "median_abs_mass_error_pct": round(float(np.median(e)), 2),
+                                         "worst_abs_mass_error_pct": round(float(e.max()), 2)} if full else None}
+
+
 def _fmt(v, spec: str, width: int) -> str:
     """Right-aligned number (spec like '.2f' or '+.1f'), or '-' for an unknown value."""
     if v is None:
@@ -320,8 +372,9 @@ def print_table(rows: list[dict]) -> None:
             f"{'cov':>3} {'id?':>3} {'mu':>5} {'mu_id':>5} {'mu*m%':>6} {'mm':>5} {'s':>6}")
     print(head)
     print("-" * len(head))
-    for r in sorted(rows, key=lambda r: r["index"]):
-        base = f"{r['index']:3d} {r['object_id']:15} {r['kind']:5} {r['mass_kg']:7.3f} "
+    for r in sorted(rows, key=lambda r: (r["index"], r.get("push", 0))):
+        tag = f"{r['index']}" + (f".{r['push']}" if r.get("push") else "")
+        base = f"{tag:>3} {r['object_id']:15} {r['kind']:5} {r['mass_kg']:7.3f} "
         if "error" in r:
             print(base + f"ERROR {r['error']}")
             continue
@@ -372,6 +425,13 @@ def print_summary(summary: dict) -> None:
             f" n={st['cases']})" for m, st in summary["by_mass"].items()))
     print("by object: " + "  ".join(
         f"{o}: {st.get('mean_abs_mass_error_pct', '-')}% (n={st['cases']})" for o, st in summary["by_object"].items()))
+    rp = summary.get("repeats")
+    if rp:
+        g = rp["geometric_mean_of_pushes"] or {}
+        print(f"\nrepeats (moved objects): mean |error| by push {rp['mean_abs_mass_error_pct_by_push']}; "
+              f"median spread of a case's estimates {rp['median_spread_between_pushes_pct']} points; "
+              f"geometric mean of a case's pushes: mean |error| {g.get('mean_abs_mass_error_pct', '-')} %, "
+              f"worst {g.get('worst_abs_mass_error_pct', '-')} % ({rp['cases_with_all_pushes']} cases)")
     p = summary.get("paper_objects")
     if p:
         print("\npaper objects at catalogue mass   " + "  ".join(f"{r['object_id']:>14}" for r in p["rows"])
@@ -424,6 +484,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="track perfectly (no pose noise, no dropped frames; the latency stays, unknown to the "
                         "identifier): with --no-mismatch, the identifier's floor on perfect data "
                         "(writes ..._no_noise.json)")
+    p.add_argument("--repeats", type=int, default=1, metavar="K",
+                   help="push every case K times (fresh noise, true start moved ~0.5 mm): how much of a figure is "
+                        "the draw (writes ..._repeats<K>.json)")
     p.add_argument("--out", type=Path, default=None, help=f"results JSON (default {DEFAULT_OUT.relative_to(ROOT)}; "
                    "sysid_<program>.json for another program)")
     return p
@@ -451,6 +514,9 @@ def main(argv: list[str] | None = None) -> int:
         default_out = default_out.with_name(default_out.stem + "_no_mismatch.json")
     if args.no_noise:
         default_out = default_out.with_name(default_out.stem + "_no_noise.json")
+    if args.repeats > 1:
+        cases = repeated(cases, args.repeats)
+        default_out = default_out.with_name(default_out.stem + f"_repeats{args.repeats}.json")
     out_path = args.out if args.out is not None else (None if args.quick else default_out)
     fingerprint = _identifier_fingerprint()
     load0 = os.getloadavg()
@@ -495,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
                     done({**asdict(c), "error": f"worker: {_one_line(exc)}"})
     bar.close()
     wall = time.time() - t0
-    rows.sort(key=lambda r: r["index"])
+    rows.sort(key=lambda r: (r["index"], r.get("push", 0)))
 
     print_table(rows)
     summary = summarise(rows, catalogue)
@@ -529,6 +595,8 @@ def main(argv: list[str] | None = None) -> int:
             "tracker": {**TRACKER, "latency_uniform_s": list(LATENCY_RANGE_S), "joint_state_rate_hz": 100.0,
                         "noise_and_drops": not args.no_noise},
             "simulator_mismatch": None if args.no_mismatch else asdict(SimulatorMismatch()),
+            "repeats": args.repeats,
+            "repeat_start_shift_sigma_m": REPEAT_SHIFT_M if args.repeats > 1 else None,
             "record_seeds": "per case (see cases[].record_seed), from numpy SeedSequence([seed, hash(case)])",
             "jobs": jobs,
             "torch_threads_per_worker": 1,
