@@ -316,15 +316,19 @@ def summarise(rows: list[dict], catalogue: dict) -> dict:
     if any(r.get("push", 0) for r in rows):
         summary["repeats"] = _repeat_stats(moved)
     paper = []
-    for r in rows:
-        if r["kind"] != "paper":
-            continue
-        e = catalogue[r["object_id"]]
-        paper.append({"object_id": r["object_id"], "mass_kg": r["mass_kg"],
+    for object_id in dict.fromkeys(r["object_id"] for r in rows if r["kind"] == "paper"):
+        pushes = [r for r in rows if r["kind"] == "paper" and r["object_id"] == object_id]
+        ok_pushes = [r for r in pushes if "error" not in r]
+        e = catalogue[object_id]
+        paper.append({"object_id": object_id, "mass_kg": pushes[0]["mass_kg"],
                       "paper_table1_mass_kg": e.paper_table1_mass_kg,
                       "paper_error_pct": e.paper_table1_error_pct,
-                      "our_abs_error_pct": None if "error" in r else round(abs(r["mass_error_pct"]), 2),
-                      "identifiable": r.get("identifiable"), "error": r.get("error")})
+                      # with --repeats, the mean over the object's pushes
+                      "our_abs_error_pct": (round(float(np.mean([abs(r["mass_error_pct"]) for r in ok_pushes])), 2)
+                                            if ok_pushes else None),
+                      "pushes": len(pushes),
+                      "identifiable": any(r.get("identifiable") for r in ok_pushes),
+                      "error": next((r["error"] for r in pushes if "error" in r), None)})
     if paper:
         ours = [p["our_abs_error_pct"] for p in paper if p["our_abs_error_pct"] is not None]
         summary["paper_objects"] = {
