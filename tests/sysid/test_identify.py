@@ -53,6 +53,39 @@ def test_identify_returns_the_contract_and_a_report(simulated_push, tmp_path):
     assert np.allclose(model.geom_friction[geoms, 0], result.friction, rtol=1e-4)
 
 
+@pytest.fixture(scope="module")
+def one_push_answer(simulated_push):
+    rec, scene = simulated_push
+    return identify(rec, scene=scene, object_body="object", progress=False)
+
+
+def test_pushes_identified_together_add_their_likelihoods(simulated_push, one_push_answer, tmp_path):
+    """The same push twice is twice the evidence: the summed likelihood crosses the 95 %
+    threshold sooner, so the interval lies inside the one push's and is narrower, and the
+    report draws each push."""
+    rec, scene = simulated_push
+    one = one_push_answer
+    two = identify([rec, rec], scene=scene, object_body="object", progress=False, report_dir=tmp_path / "report")
+    (lo1, hi1), (lo2, hi2) = one.mass_ci95_kg, two.mass_ci95_kg
+    assert lo1 < lo2 <= two.mass_kg <= hi2 < hi1
+    assert two.friction == pytest.approx(one.friction, rel=0.05)
+    assert two.pose_rmse_m == pytest.approx(one.pose_rmse_m) and two.iterations == 2 * one.iterations
+    for name in ("trajectory.png", "trajectory_push2.png", "loss_profile.png", "loss_curve.png"):
+        assert (tmp_path / "report" / name).stat().st_size > 10_000, name
+
+
+def test_a_push_that_did_not_slide_the_object_is_left_out_of_several(simulated_push, one_push_answer):
+    """Of two pushes, one the tracker saw stay put: the answer is the moving push's, and the
+    warning says one was left out."""
+    rec, scene = simulated_push
+    rng = np.random.default_rng(0)
+    still = rec.poses.pos[:1] + rng.normal(0.0, 0.001, rec.poses.pos.shape) * [1.0, 1.0, 0.0]
+    held = dataclasses.replace(rec, poses=dataclasses.replace(rec.poses, pos=still))
+    both = identify([held, rec], scene=scene, object_body="object", progress=False)
+    assert both.mass_kg == one_push_answer.mass_kg and both.mass_ci95_kg == one_push_answer.mass_ci95_kg
+    assert "1 of 2 pushes did not slide the object and were left out" in both.warning
+
+
 def test_the_report_draws_the_point_the_tracker_tracks():
     # The tracker reports the object frame's origin; a Letter A's COM sits 4 mm aside of it,
     # and its replay, drawn by the COM, looked 4 mm off the tracked path where it matched.
@@ -188,17 +221,17 @@ def test_each_finer_profile_starts_from_the_valley_before_it(simulated_push, mon
     # The fine masses search friction around the coarse profile's valley (interpolated in
     # log mass), not the whole range again (a seed that was once added and never passed);
     # the finest pass, quarter steps either side of the lowest point, around both.
-    from dream_sysid.identification import api
+    from dream_sysid.identification import api, push_fit
 
     calls = []
-    real = api.profile_on_twin
+    real = push_fit.profile_on_twin
 
     def spy(obj, replay, log_mu_m, latency, lm, friction_range, **kw):
         out = real(obj, replay, log_mu_m, latency, lm, friction_range, **kw)
         calls.append((np.array(lm), kw.get("seed_log_mu"), out[0], out[1]))
         return out
 
-    monkeypatch.setattr(api, "profile_on_twin", spy)
+    monkeypatch.setattr(push_fit, "profile_on_twin", spy)
     rec, scene = simulated_push
     identify(rec, scene=scene, object_body="object", progress=False)
     (coarse, coarse_seed, coarse_cost, coarse_lmu), (fine, fine_seed, fine_cost, fine_lmu), \

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import mujoco
@@ -19,7 +20,8 @@ from dream_sysid.identification import fit
 from dream_sysid.identification.prepare import NotInformative, prepare
 from dream_sysid.identification.result import IdentificationResult
 from dream_sysid.identification.stall import stall_bound
-from dream_sysid.identification.twin_replay import PROFILE_PASSES, SEEDED_PASSES, TwinReplay, profile_on_twin, start_jitter
+from dream_sysid.identification.push_fit import PushFit
+from dream_sysid.identification.twin_replay import PROFILE_PASSES, SEEDED_PASSES, TwinReplay
 from dream_sysid.twin.physics_only import physics_only
 
 PROFILE_RANGE = (0.015, 3.0)   # kg: the twin's profile spans every mass the cell could push
@@ -51,22 +53,113 @@ def object_mesh(model: mujoco.MjModel, body: str) -> trimesh.Trimesh:
     return trimesh.util.concatenate(parts)
 
 
-def identify(recording: PushRecording, *, scene: Path, object_body: str = "object",
+def identify(recording: PushRecording | Sequence[PushRecording], *, scene: Path, object_body: str = "object",
              report_dir: Path | None = None, progress: bool = True) -> IdentificationResult:
+    """The object's mass from one push recording, or from several pushes of the same object
+    (their likelihoods over mass added: each push keeps its own friction and latency)."""
     started = time.monotonic()
+    recordings = [recording] if isinstance(recording, PushRecording) else list(recording)
+    if not recordings:
+        raise UserError("no push recordings to identify from")
     log = (lambda msg: print(f"[identify] {msg}", file=sys.stderr)) if progress else (lambda msg: None)
     model = load_scene_model(Path(scene), object_body)
     cell = load_cell()
     mesh = object_mesh(model, object_body)
-    try:
-        prep = prepare(recording, model, mesh, object_body=object_body, arm_joints=cell.arm.mjcf_joints,
-                       hand_prefix=cell.push_hand.prefix)
-    except NotInformative as exc:
-        return _not_moved(exc, recording, Path(scene), model, object_body, cell, started, log)
+    pushes: list[PushFit] = []
+    stalled: list[tuple[PushRecording, NotInformative]] = []
+    for n, rec in enumerate(recordings):
+        tag = f"push {n + 1} of {len(recordings)}: " if len(recordings) > 1 else ""
+        try:
+            prep = prepare(rec, model, mesh, object_body=object_body, arm_joints=cell.arm.mjcf_joints,
+                           hand_prefix=cell.push_hand.prefix)
+        except NotInformative as exc:
+            if len(recordings) > 1:
+                log(f"{tag}{exc}: left out")
+            stalled.append((rec, exc))
+            continue
+        pushes.append(_reduced_fit(rec, prep, Path(scene), model, object_body, cell, lambda m: log(tag + m)))
+    if not pushes:
+        return _not_moved(stalled, Path(scene), model, object_body, cell, started, log)
+
+    # Settle the estimate and its interval on the MuJoCo twin itself (the reduced
+    # model's finger and contacts only approximate it): a profile over the whole
+    # mass range with friction re-fitted over its whole range at each mass, then two
+    # finer passes around its lowest point. (Friction over its whole range, not only along
+    # the reduced model's mu*m valley: measured on the ketchup bottle at 0.7 kg, that valley
+    # sat at mu*m 0.016 for a true 0.19.) Several pushes: every push on the same masses,
+    # the passes placed by their summed costs.
+    t_stage = time.monotonic()
+    coarse = np.linspace(np.log(PROFILE_RANGE[0]), np.log(PROFILE_RANGE[1]), COARSE_MASSES)
+    bar = _bar(progress, "twin profile", (PROFILE_PASSES + 2 * SEEDED_PASSES) * len(pushes))
+    tick = (lambda i, n: bar.update(1)) if bar else None
+    for p in pushes:
+        p.add_pass(coarse, seeded=False, progress=tick)
+    i = int(np.argmin(sum(p.cost for p in pushes)))
+    # The finely sampled stretch: between the coarse neighbours of the lowest coarse point
+    # (x1.13 steps), then a finest pass at quarter steps either side of the lowest point so far
+    # (the mass resolves to ~3 %). Each pass starts from the valley before it (log-friction
+    # interpolated between its masses) and searches half a step either side of it.
+    window = (coarse[max(i - 1, 0)], coarse[min(i + 1, COARSE_MASSES - 1)])
+    fine = np.linspace(*window, FINE_MASSES + 2)[1:-1]
+    for p in pushes:
+        p.add_pass(fine, seeded=True, progress=tick)
+    step = float(fine[1] - fine[0])
+    lowest = pushes[0].lm[int(np.argmin(sum(p.cost for p in pushes)))]
+    finest = np.clip(lowest + step * np.array([-0.5, -0.25, 0.25, 0.5]), coarse[0], coarse[-1])
+    for p in pushes:
+        p.add_pass(finest, seeded=True, progress=tick)
+    if bar:
+        bar.close()
+    log(f"twin profile ({time.monotonic() - t_stage:.1f} s)")
+    for p in pushes:
+        p.settle(window, _correlation_inflation)
+    # Model error shows as residuals above the noise and correlated in time: both
+    # inflate each push's noise scale (scale2), and as a jagged profile (roughness); the
+    # chaos of the push as the estimate's own cost under start shifts (jitter). The
+    # interval admits all three. Several pushes: their likelihoods and allowances add.
+    plm = pushes[0].lm
+    like = sum(p.likelihood for p in pushes)
+    roughness = sum(p.roughness / p.scale2 for p in pushes)
+    jitter = sum(p.jitter / p.scale2 for p in pushes)
+    lo, hi, closed = fit.interval(plm, like, 0.0, 1.0, roughness, jitter)
+    ratio = float(np.exp(hi - lo))
+    identifiable = closed and ratio <= MAX_CI_RATIO
+    warning = None
+    if not identifiable:
+        what = "this push does not" if len(pushes) == 1 else f"these {len(pushes)} pushes do not"
+        warning = (f"{what} determine mass (95 % interval {np.exp(lo):.3f}-{np.exp(hi):.3f} kg"
+                   f"{'' if closed else ' or wider'}: mass and friction trade off along a valley); {HELP_PUSH}")
+    if stalled:
+        warning = (warning + "; " if warning else "") + f"{len(stalled)} of {len(recordings)} pushes did not " \
+            "slide the object and were left out"
+    # The estimate: the profile likelihood's mean (fit.profile_mean), friction from each
+    # push's valley there. The best-fitting replays give the noise scale, the RMSEs and the
+    # report's trajectories.
+    log_m = float(np.clip(fit.profile_mean(plm, like, 1.0), lo, hi))
+    mu = float(np.exp(np.mean([np.interp(log_m, plm, p.lmu) for p in pushes])))
+    rmse = np.array([_rmse(p.final_res) for p in pushes])
+    pose_rmse, rot_rmse = (float(v) for v in np.sqrt((rmse ** 2).mean(axis=0)))
+    result = IdentificationResult(
+        mass_kg=float(np.exp(log_m)), mass_ci95_kg=(float(np.exp(lo)), float(np.exp(hi))),
+        friction=mu, identifiable=bool(identifiable), warning=warning,
+        pose_rmse_m=pose_rmse, rot_rmse_rad=rot_rmse, iterations=sum(p.iterations for p in pushes),
+        seconds=time.monotonic() - started,
+    )
+    if report_dir is not None:
+        from dream_sysid.identification.report import write_report
+
+        write_report(Path(report_dir), pushes, (plm, like, roughness, jitter), result, Path(scene), object_body)
+        log(f"report written to {report_dir}")
+    return result
+
+
+def _reduced_fit(rec: PushRecording, prep, scene: Path, model: mujoco.MjModel, object_body: str, cell,
+                 log) -> PushFit:
+    """One push through the differentiable push (global search, one gradient step): the mu*m
+    valley and the latency the twin profile starts from."""
     obj = fit.PushObjective(prep)
     log(f"{len(prep.obs.t)} tracked poses and {len(prep.obs.tip_t)} hand states in the push window "
         f"({prep.scenario.steps * prep.scenario.dt:.2f} s); pushing finger: {prep.finger}")
-
     t_stage = time.monotonic()
     lm, lmu, costs = fit.global_search(obj)
     i, j, k = np.unravel_index(int(np.argmin(costs)), costs.shape)
@@ -74,94 +167,14 @@ def identify(recording: PushRecording, *, scene: Path, object_body: str = "objec
     log(f"global search: mass {np.exp(lm[i]):.3f} kg, friction {np.exp(lmu[i, j]):.2f}, "
         f"latency {fit.LATENCIES[k] * 1e3:.0f} ms ({time.monotonic() - t_stage:.1f} s)")
     t_stage = time.monotonic()
-
     history: list[tuple[int, float, float, float]] = []
-    best, cost, iterations = refine_with_gradients(obj, start, history)
-    log(f"gradient refinement: mass {np.exp(best[0]):.4f} kg, friction {np.exp(best[1]):.3f} "
+    reduced, _, iterations = refine_with_gradients(obj, start, history)
+    log(f"gradient refinement: mass {np.exp(reduced[0]):.4f} kg, friction {np.exp(reduced[1]):.3f} "
         f"after {iterations} iterations ({time.monotonic() - t_stage:.1f} s)")
-    t_stage = time.monotonic()
-
-    # Settle the estimate and its interval on the MuJoCo twin itself (the reduced
-    # model's finger and contacts only approximate it): a profile over the whole
-    # mass range with friction re-fitted over its whole range at each mass, then two
-    # finer passes around its lowest point.
-    replay = _twin_replay(Path(scene), model, recording, prep, object_body, cell)
     # The twin's own finger: its fingertip weighed at the encoders' noise (fit.SIGMA_TIP_TWIN).
     twin_obj = fit.PushObjective(prep, sigma_scale={"pos": 1.0, "rot": 1.0, "tip": fit.SIGMA_TIP_TWIN / fit.SIGMA_TIP})
-    coarse = np.linspace(np.log(PROFILE_RANGE[0]), np.log(PROFILE_RANGE[1]), COARSE_MASSES)
-    bar = _bar(progress, "twin profile", PROFILE_PASSES + 2 * SEEDED_PASSES)
-    tick = (lambda i, n: bar.update(1)) if bar else None
-    # (Friction over its whole range, not only along the reduced model's mu*m valley:
-    # measured on the ketchup bottle at 0.7 kg, that valley sat at mu*m 0.016 for a true 0.19.)
-    log_mu_m = float(best[0] + best[1])
-    latency = float(best[2])
-    pcost, plmu = profile_on_twin(twin_obj, replay, log_mu_m, latency, coarse, fit.MU_RANGE, progress=tick)
-    plm = coarse
-    i = int(np.argmin(pcost))
-    # The finely sampled stretch: between the coarse neighbours of the lowest coarse point
-    # (x1.13 steps), then a finest pass at quarter steps either side of the lowest point so far
-    # (the mass resolves to ~3 %). Each pass starts from the valley before it (log-friction
-    # interpolated between its masses) and searches half a step either side of it.
-    window = (coarse[max(i - 1, 0)], coarse[min(i + 1, COARSE_MASSES - 1)])
-    fine = np.linspace(*window, FINE_MASSES + 2)[1:-1]
-
-    def add_pass(masses: np.ndarray) -> None:
-        nonlocal plm, pcost, plmu
-        seed = np.interp(masses, plm, plmu)
-        c, u = profile_on_twin(twin_obj, replay, log_mu_m, latency, masses, fit.MU_RANGE, seed_log_mu=seed,
-                               progress=tick)
-        order = np.argsort(np.concatenate([plm, masses]))
-        plm = np.concatenate([plm, masses])[order]
-        pcost, plmu = np.concatenate([pcost, c])[order], np.concatenate([plmu, u])[order]
-
-    add_pass(fine)
-    step = float(fine[1] - fine[0])
-    lowest = plm[int(np.argmin(pcost))]
-    add_pass(np.clip(lowest + step * np.array([-0.5, -0.25, 0.25, 0.5]), coarse[0], coarse[-1]))
-    if bar:
-        bar.close()
-    log(f"twin profile ({time.monotonic() - t_stage:.1f} s)")
-    i_min = int(np.argmin(pcost))
-    best = np.array([plm[i_min], plmu[i_min], latency])
-    cost_min = float(pcost[i_min])
-    jitter = start_jitter(twin_obj, replay, float(best[0]), float(best[1]), latency, cost_min)
-    # The identified push, replayed once, serves the noise estimate, the RMSEs and the report.
-    final = replay.rollout(float(np.exp(best[0])), float(np.exp(best[1])))
-    final_res = twin_obj.residuals(final, torch.tensor([best[2]], dtype=torch.float64))
-    n_res = int(twin_obj.stacked(final_res).numel())
-    reduced = cost_min / max(n_res - 3, 1)
-    scale2 = max(1.0, reduced) * _correlation_inflation(final_res)
-    roughness = fit.profile_roughness(plm, pcost, *window)
-    lo, hi, closed = fit.interval(plm, pcost, cost_min, scale2, roughness, jitter)
-    # Model error shows as residuals above the noise and correlated in time: both
-    # inflate the threshold (scale2), and as a jagged profile (roughness); the chaos
-    # of the push as the estimate's own cost under start shifts (jitter). The
-    # interval admits all three.
-    ratio = float(np.exp(hi - lo))
-    identifiable = closed and ratio <= MAX_CI_RATIO
-    warning = None
-    if not identifiable:
-        warning = (f"this push does not determine mass (95 % interval {np.exp(lo):.3f}-{np.exp(hi):.3f} kg"
-                   f"{'' if closed else ' or wider'}: mass and friction trade off along a valley); {HELP_PUSH}")
-    # The estimate: the profile likelihood's mean (fit.profile_mean), friction from the
-    # profile's valley there. The best-fitting replay (`best`, `final`) gives the noise scale,
-    # the RMSEs and the report's trajectories.
-    log_m = float(np.clip(fit.profile_mean(plm, pcost, scale2), lo, hi))
-    mu = float(np.exp(np.interp(log_m, plm, plmu)))
-    pose_rmse, rot_rmse = _rmse(final_res)
-    result = IdentificationResult(
-        mass_kg=float(np.exp(log_m)), mass_ci95_kg=(float(np.exp(lo)), float(np.exp(hi))),
-        friction=mu, identifiable=bool(identifiable), warning=warning,
-        pose_rmse_m=pose_rmse, rot_rmse_rad=rot_rmse, iterations=iterations,
-        seconds=time.monotonic() - started,
-    )
-    if report_dir is not None:
-        from dream_sysid.identification.report import write_report
-
-        write_report(Path(report_dir), obj, start, best, history, (lm, lmu, costs),
-                     (plm, pcost, cost_min, scale2, roughness), result, Path(scene), object_body, final)
-        log(f"report written to {report_dir}")
-    return result
+    return PushFit(prep=prep, obj=obj, twin_obj=twin_obj, replay=_twin_replay(scene, model, rec, prep, object_body, cell),
+                   start=start, reduced=reduced, history=history, iterations=iterations, grid=(lm, lmu, costs))
 
 
 def _twin_replay(scene: Path, model: mujoco.MjModel, recording: PushRecording, prep, object_body: str,
@@ -172,14 +185,17 @@ def _twin_replay(scene: Path, model: mujoco.MjModel, recording: PushRecording, p
                             arm_joints=cell.arm.mjcf_joints, hand_prefix=cell.push_hand.prefix)
 
 
-def _not_moved(exc: NotInformative, recording: PushRecording, scene: Path, model: mujoco.MjModel,
+def _not_moved(stalled: list[tuple[PushRecording, NotInformative]], scene: Path, model: mujoco.MjModel,
                object_body: str, cell, started: float, log) -> IdentificationResult:
-    """A push that did not slide the object: no mass, but a lower bound (identification.stall).
-    The value reported is the twin's prior, raised to the bound where the prior is below it."""
+    """Pushes that did not slide the object: no mass, but a lower bound (identification.stall;
+    of several pushes, the highest). The value reported is the twin's prior, raised to the
+    bound where the prior is below it."""
     prior = float(model.body_mass[model.body(object_body).id])
-    bound = None
-    if exc.prep is not None:
-        bound = stall_bound(_twin_replay(scene, model, recording, exc.prep, object_body, cell))
+    exc, bound = stalled[0][1], None
+    for recording, e in stalled:
+        b = stall_bound(_twin_replay(scene, model, recording, e.prep, object_body, cell)) if e.prep is not None else None
+        if b is not None and (bound is None or b.mass_kg > bound.mass_kg):
+            exc, bound = e, b
     if bound is None:
         log(f"{exc}: nothing to identify from")
         mass, ci = prior, fit.MASS_RANGE

@@ -31,25 +31,80 @@ def _with_origin(obj: fit.PushObjective, sim: dict[str, torch.Tensor]) -> dict[s
     return out
 
 
-def write_report(out: Path, obj: fit.PushObjective, start: np.ndarray, best: np.ndarray, history: list,
-                 grid: tuple, prof: tuple, result: IdentificationResult, scene: Path, object_body: str,
-                 final: dict | None = None) -> None:
-    """`start`: the global stage's estimate (shown with the differentiable push); `best`: the final one
-    (`final`: its replay in the MuJoCo twin, else the differentiable push at `best`)."""
+def write_report(out: Path, pushes: list, prof: tuple, result: IdentificationResult, scene: Path,
+                 object_body: str) -> None:
+    """`pushes`: the identification's push_fit.PushFit, settled (each: the global stage's
+    estimate, shown with the differentiable push, and its best twin replay); `prof`: the
+    (summed) profile likelihood over log-mass and the interval's two allowances. One
+    trajectory figure per push (trajectory.png, then trajectory_push2.png, ...)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     out.mkdir(parents=True, exist_ok=True)
+    for n, p in enumerate(pushes):
+        name = "trajectory.png" if n == 0 else f"trajectory_push{n + 1}.png"
+        _trajectory_figure(plt, out / name, p.obj, p.start, p.final)
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for n, p in enumerate(pushes):
+        if p.history:
+            it, m, mu, c = zip(*p.history)
+            ax.semilogy(it, c, "o-", label=f"push {n + 1}" if len(pushes) > 1 else None)
+    if len(pushes) > 1:
+        ax.legend(fontsize=7)
+    ax.set_xlabel("iteration (0 = best grid point)")
+    ax.set_ylabel("robust cost")
+    ax.set_title("Gradient refinement")
+    fig.tight_layout()
+    fig.savefig(out / "loss_curve.png", dpi=120)
+    plt.close(fig)
+
+    lm, lmu, costs = pushes[0].grid
+    plm, like, roughness, jitter = prof
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    ax = axes[0]
+    if len(pushes) > 1:
+        for n, p in enumerate(pushes):
+            ax.plot(np.exp(plm), p.likelihood, lw=0.8, alpha=0.6, label=f"push {n + 1}")
+    ax.plot(np.exp(plm), like, "o-", ms=3, color="k" if len(pushes) > 1 else "C0",
+            label="all pushes" if len(pushes) > 1 else None)
+    ax.axhline(fit.CHI2_95 + 2.0 * roughness + jitter, color="C3", ls="--", lw=1,
+               label="95 % threshold (raised by the profile's roughness and the push's chaos)")
+    ax.axvspan(*result.mass_ci95_kg, color="C3", alpha=0.1, label="95 % interval")
+    ax.axvline(result.mass_kg, color="C3", lw=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("mass (kg)")
+    ax.set_ylabel("twin profile Δχ² (friction, latency re-fitted)")
+    ax.set_ylim(0, max(4 * fit.CHI2_95, 1))
+    ax.legend(fontsize=7)
+    ax = axes[1]
+    sc = ax.scatter(np.exp(lmu).ravel(), np.repeat(np.exp(lm), lmu.shape[1]), c=np.log10(costs.min(axis=2)).ravel(),
+                    s=18, cmap="viridis")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("friction μ")
+    ax.set_ylabel("mass (kg)")
+    ax.set_title("log10 cost over the global grid (laid along μ·m)" + (", push 1" if len(pushes) > 1 else ""))
+    fig.colorbar(sc, ax=ax)
+    fig.tight_layout()
+    fig.savefig(out / "loss_profile.png", dpi=120)
+    plt.close(fig)
+
+    (out / "result.json").write_text(json.dumps(result.to_dict(), indent=2))
+    _updated_twin(out, scene, object_body, result)
+
+
+def _trajectory_figure(plt, path: Path, obj: fit.PushObjective, start: np.ndarray, final: dict) -> None:
+    """Tracked against simulated: the differentiable push at the global stage's `start`, and the
+    twin's replay `final` at the identified point; top view and x over time with the finger's
+    deflection."""
     prep = obj.prep
     scn = prep.scenario
     t_sim = prep.t0 + scn.dt * np.arange(scn.steps)
     before = _trajectory(obj, start)
-    if final is not None:
-        after = _with_origin(obj, final)
-    else:
-        after = _trajectory(obj, best)
+    after = _with_origin(obj, final)
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     ax = axes[0]
@@ -74,49 +129,8 @@ def write_report(out: Path, obj: fit.PushObjective, start: np.ndarray, best: np.
     ax.set_ylabel("mm")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out / "trajectory.png", dpi=120)
+    fig.savefig(path, dpi=120)
     plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    if history:
-        it, m, mu, c = zip(*history)
-        ax.semilogy(it, c, "o-")
-    ax.set_xlabel("iteration (0 = best grid point)")
-    ax.set_ylabel("robust cost")
-    ax.set_title("Gradient refinement")
-    fig.tight_layout()
-    fig.savefig(out / "loss_curve.png", dpi=120)
-    plt.close(fig)
-
-    lm, lmu, costs = grid
-    plm, pcost, cost_min, scale2, roughness = prof
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    ax = axes[0]
-    ax.plot(np.exp(plm), (pcost - cost_min) / scale2, "o-", ms=3)
-    ax.axhline(fit.CHI2_95 + 2.0 * roughness / scale2, color="C3", ls="--", lw=1,
-               label="95 % threshold (raised by the profile's roughness)" if roughness > 0 else "95 % threshold")
-    ax.axvspan(*result.mass_ci95_kg, color="C3", alpha=0.1, label="95 % interval")
-    ax.axvline(result.mass_kg, color="C3", lw=1)
-    ax.set_xscale("log")
-    ax.set_xlabel("mass (kg)")
-    ax.set_ylabel("twin profile Δχ² (friction, latency re-fitted)")
-    ax.set_ylim(0, max(4 * fit.CHI2_95, 1))
-    ax.legend(fontsize=7)
-    ax = axes[1]
-    sc = ax.scatter(np.exp(lmu).ravel(), np.repeat(np.exp(lm), lmu.shape[1]), c=np.log10(costs.min(axis=2)).ravel(),
-                    s=18, cmap="viridis")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("friction μ")
-    ax.set_ylabel("mass (kg)")
-    ax.set_title("log10 cost over the global grid (laid along μ·m)")
-    fig.colorbar(sc, ax=ax)
-    fig.tight_layout()
-    fig.savefig(out / "loss_profile.png", dpi=120)
-    plt.close(fig)
-
-    (out / "result.json").write_text(json.dumps(result.to_dict(), indent=2))
-    _updated_twin(out, scene, object_body, result)
 
 
 def _updated_twin(out: Path, scene: Path, object_body: str, result: IdentificationResult) -> None:
