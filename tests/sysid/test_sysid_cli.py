@@ -116,8 +116,8 @@ def test_good_bag_reaches_identify_and_prints_json_last(tmp_path, monkeypatch, c
     write_push_bag(_recording(tmp_path), bag, storage="sqlite3")
     calls = []
 
-    def identify(recording, *, scene, object_body, report_dir, progress):
-        calls.append((recording, scene, object_body, report_dir, progress))
+    def identify(recordings, *, scene, object_body, report_dir, progress):
+        calls.append((recordings, scene, object_body, report_dir, progress))
         print("fitting ...", file=sys.stderr)
         return IdentificationResult(0.106, (0.1, 0.11), 0.5, True, None, 0.002, 0.02, 12, 1.5)
 
@@ -129,7 +129,36 @@ def test_good_bag_reaches_identify_and_prints_json_last(tmp_path, monkeypatch, c
     result = json.loads(out.strip().splitlines()[-1])
     assert result["mass_kg"] == pytest.approx(0.106) and result["mass_ci95_kg"] == [0.1, 0.11]
     assert "fitting" in err and "30 poses" in err
-    (recording, scene, body, report, progress), = calls
+    ([recording], scene, body, report, progress), = calls
     assert scene == (tmp_path / "scene.xml").resolve() and body == "object" and progress is True
     assert report == tmp_path / "report" and report.is_dir()
     assert len(recording.poses.t) == 30 and recording.hand_states.position.shape == (90, 16)
+
+
+def test_several_bags_are_one_identification_of_one_object(tmp_path, monkeypatch, capsys):
+    """Pushes identified together: every bag reaches the identifier, in the order given; bags that
+    name different scenes are bad input (one line, exit 2) unless --scene sets one for all."""
+    from dream_sysid.identification.result import IdentificationResult
+    from dream_sysid.sysid_cli import main
+
+    first, second = tmp_path / "a" / "bag", tmp_path / "b" / "bag"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    write_push_bag(_recording(tmp_path / "a"), first)
+    write_push_bag(_recording(tmp_path / "b", n_poses=40), second)
+    _assert_one_line_error(_run("identify", str(first), str(second)), "name different scenes", "--scene")
+
+    calls = []
+
+    def identify(recordings, *, scene, object_body, report_dir, progress):
+        calls.append((recordings, scene))
+        return IdentificationResult(0.106, (0.1, 0.11), 0.5, True, None, 0.002, 0.02, 12, 1.5)
+
+    fake = types.ModuleType("dream_sysid.identification.api")
+    fake.identify = identify
+    monkeypatch.setitem(sys.modules, "dream_sysid.identification.api", fake)
+    scene = tmp_path / "a" / "scene.xml"
+    assert main(["identify", str(second), str(first), "--scene", str(scene)]) == 0
+    (recordings, used), = calls
+    assert [len(r.poses.t) for r in recordings] == [40, 30] and used == scene.resolve()
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["mass_kg"] == pytest.approx(0.106)

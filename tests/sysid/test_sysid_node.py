@@ -46,8 +46,8 @@ def fake_identify(monkeypatch):
 
     calls = []
 
-    def identify(recording, *, scene, object_body, report_dir, progress):
-        calls.append(recording)
+    def identify(recordings, *, scene, object_body, report_dir, progress):
+        calls.append(recordings)
         return IdentificationResult(0.1, (0.09, 0.12), 0.45, True, None, 0.002, 0.02, 7, 0.5)
 
     fake = types.ModuleType("dream_sysid.identification.api")
@@ -56,11 +56,11 @@ def fake_identify(monkeypatch):
     return calls
 
 
-def _node(ros_node, root):
+def _node(ros_node, root, **params):
     from dream_sysid.nodes.sysid_node import SysidNode
 
-    return ros_node.add(SysidNode(context=ros_node.context,
-                                  parameter_overrides=[Parameter("bag_root", value=str(root))]))
+    overrides = [Parameter("bag_root", value=str(root))] + [Parameter(k, value=v) for k, v in params.items()]
+    return ros_node.add(SysidNode(context=ros_node.context, parameter_overrides=overrides))
 
 
 def test_identifies_newest_bag_and_latches_inertia(ros_node, tmp_path, fake_identify):
@@ -79,7 +79,7 @@ def test_identifies_newest_bag_and_latches_inertia(ros_node, tmp_path, fake_iden
     assert response.success, response.message
     result = json.loads(response.message)
     assert result["mass_kg"] == 0.1 and result["identifiable"] is True
-    assert [r.path for r in fake_identify] == [newest]
+    assert [[r.path for r in recs] for recs in fake_identify] == [[newest]]
 
     # A subscriber that comes later still gets the mass (transient local).
     qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -106,3 +106,23 @@ def test_no_bags_is_an_answer_not_a_crash(ros_node, tmp_path, fake_identify):
     response = _call(ros_node)
     assert not response.success and "holds no push bags" in response.message
     assert fake_identify == []
+
+
+def test_several_pushes_are_identified_together(ros_node, tmp_path, fake_identify):
+    """pushes=2: the newest two bags, oldest first, in one identification; more pushes asked for
+    than the bag root holds is an answer naming both numbers."""
+    scene = tmp_path / "scene.xml"
+    scene.write_text(SCENE)
+    root = tmp_path / "bags"
+    _bag(root, "push-a", scene, 1_000_000_000)
+    second = _bag(root, "push-b", scene, 2_000_000_000)
+    third = _bag(root, "push-c", scene, 3_000_000_000)
+    node = _node(ros_node, root, pushes=2)
+    response = _call(ros_node)
+    assert response.success, response.message
+    assert [[r.path for r in recs] for recs in fake_identify] == [[second, third]]
+
+    node.pushes = 4
+    response = _call(ros_node)
+    assert not response.success and "holds 3 push bag(s); 4 asked for" in response.message
+    assert len(fake_identify) == 1

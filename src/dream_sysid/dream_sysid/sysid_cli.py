@@ -1,6 +1,6 @@
 """`dream-sysid`: offline mass identification from a recorded push bag.
 
-    dream-sysid identify BAG [--scene SCENE.xml] [--object-body NAME] [--report DIR]
+    dream-sysid identify BAG [BAG ...] [--scene SCENE.xml] [--object-body NAME] [--report DIR]
 
 Progress goes to stderr; the last line of stdout is the result as one JSON object
 (the contract's, ../shared/interfaces.md). Exit status 0 on success (also when the
@@ -60,20 +60,20 @@ def _log(text: str) -> None:
 
 
 def cmd_identify(args: argparse.Namespace) -> int:
-    from dream_sysid.bag.reader import read_push_bag
+    from dream_sysid.bag.reader import read_push_bags
 
     started = time.monotonic()
     # No progress before the input is validated: bad input is exactly one line on stderr.
-    recording = read_push_bag(args.bag, scene=args.scene, object_body=args.object_body,
-                              cell=_cell(args.cell))
-    parts = [f"{len(recording.poses.t)} poses"]
-    for label, series in (("hand states", recording.hand_states), ("hand commands", recording.hand_cmds),
-                          ("arm states", recording.arm_states)):
-        if series is not None:
-            parts.append(f"{len(series.t)} {label}")
-    if recording.arm_trajectories:
-        parts.append(f"{len(recording.arm_trajectories)} arm trajectories")
-    _log(f"{recording.path}: {', '.join(parts)}; scene {recording.scene}, object body {recording.object_body!r}")
+    recordings = read_push_bags(args.bags, scene=args.scene, object_body=args.object_body, cell=_cell(args.cell))
+    for recording in recordings:
+        parts = [f"{len(recording.poses.t)} poses"]
+        for label, series in (("hand states", recording.hand_states), ("hand commands", recording.hand_cmds),
+                              ("arm states", recording.arm_states)):
+            if series is not None:
+                parts.append(f"{len(series.t)} {label}")
+        if recording.arm_trajectories:
+            parts.append(f"{len(recording.arm_trajectories)} arm trajectories")
+        _log(f"{recording.path}: {', '.join(parts)}; scene {recording.scene}, object body {recording.object_body!r}")
     if args.report is not None:
         try:
             args.report.mkdir(parents=True, exist_ok=True)
@@ -85,7 +85,8 @@ def cmd_identify(args: argparse.Namespace) -> int:
     except ImportError as exc:
         print(f"{PROG}: error: the identification module is not available ({exc})", file=sys.stderr)
         return 1
-    result = identify(recording, scene=recording.scene, object_body=recording.object_body,
+    first = recordings[0]
+    result = identify(recordings, scene=first.scene, object_body=first.object_body,
                       report_dir=args.report, progress=True)
     _log(f"done in {time.monotonic() - started:.1f} s")
     print(result.to_json(), flush=True)
@@ -105,10 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
                                 parser_class=OneLineArgumentParser)
     ident = sub.add_parser(
         "identify", help="identify the mass from a push bag",
-        description=DESCRIPTION + "\nReads the push bag BAG, fits the twin and prints the result.",
+        description=DESCRIPTION + "\nReads the push bag BAG, fits the twin and prints the result. Several bags "
+                                  "(pushes of the same object in the same scene) are identified together: their "
+                                  "likelihoods over mass add, each push keeping its own friction and latency; "
+                                  "a push is chaotic, so a few pushes pin the mass down better than one "
+                                  "(bench/sysid.py --repeats).",
         epilog=BAG_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ident.add_argument("bag", type=Path, metavar="BAG", help="push bag directory (rosbag2, mcap or sqlite3)")
+    ident.add_argument("bags", type=Path, nargs="+", metavar="BAG",
+                       help="push bag directory (rosbag2, mcap or sqlite3); several: pushes of one object")
     ident.add_argument("--scene", type=Path, metavar="SCENE.xml",
                        help="twin MJCF to fit (overrides the scene named in /dream/push/info)")
     ident.add_argument("--object-body", metavar="NAME",

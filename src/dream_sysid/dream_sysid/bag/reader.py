@@ -224,12 +224,32 @@ def read_push_bag(path: str | Path, *, scene: str | Path | None = None, object_b
 DEFAULT_BAG_ROOT = "~/.dream/push_bags"
 
 
-def newest_bag(root: str | Path) -> Path:
-    """The most recently finished push bag (by its metadata.yaml) under `root`."""
+def read_push_bags(paths, *, scene: str | Path | None = None, object_body: str | None = None,
+                   cell: Cell | None = None) -> list[PushRecording]:
+    """Several pushes of one object, identified together: they must name the same scene and
+    object body (or `scene` / `object_body` override them all)."""
+    recordings = [read_push_bag(p, scene=scene, object_body=object_body, cell=cell) for p in paths]
+    first = recordings[0]
+    for rec in recordings[1:]:
+        if Path(rec.scene).resolve() != Path(first.scene).resolve():
+            raise UserError(f"push bags {first.path} and {rec.path} name different scenes ({first.scene} and "
+                            f"{rec.scene}): pushes identified together must be of one object in one scene "
+                            "(--scene sets it for all)")
+        if rec.object_body != first.object_body:
+            raise UserError(f"push bags {first.path} and {rec.path} name different object bodies "
+                            f"({first.object_body!r} and {rec.object_body!r}); --object-body sets it for all")
+    return recordings
+
+
+def newest_bags(root: str | Path, count: int) -> list[Path]:
+    """The `count` most recently finished push bags under `root`, oldest first."""
     root = Path(root).expanduser()
     if not root.is_dir():
         raise UserError(f"bag root {root} does not exist (no push has been recorded there yet)")
-    bags = [meta.parent for meta in root.glob("*/metadata.yaml")]
+    bags = sorted((meta.parent for meta in root.glob("*/metadata.yaml")),
+                  key=lambda b: ((b / "metadata.yaml").stat().st_mtime_ns, b.name))
     if not bags:
         raise UserError(f"bag root {root} holds no push bags")
-    return max(bags, key=lambda b: ((b / "metadata.yaml").stat().st_mtime_ns, b.name))
+    if len(bags) < count:
+        raise UserError(f"bag root {root} holds {len(bags)} push bag(s); {count} asked for (parameter pushes)")
+    return bags[-count:]

@@ -1,7 +1,8 @@
-"""sysid_node: identifies the object's mass from the newest push bag.
+"""sysid_node: identifies the object's mass from the newest push bag (or bags).
 
 Service /dream/sysid/identify (std_srvs/Trigger): reads the newest push bag under
-`bag_root` (the push executor's), runs the identification and answers with the
+`bag_root` (the push executor's; the newest `pushes` bags, identified together, when
+the object was pushed several times), runs the identification and answers with the
 contract's JSON result; publishes the identified mass on /dream/object/inertia
 (geometry_msgs/InertiaStamped, transient-local so late subscribers such as the
 grasp node get it; m = mass, com and inertia = the twin's object scaled to that
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from geometry_msgs.msg import InertiaStamped
-from rcl_interfaces.msg import ParameterDescriptor
+from rcl_interfaces.msg import IntegerRange, ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_srvs.srv import Trigger
@@ -22,7 +23,7 @@ from std_srvs.srv import Trigger
 from dream_hw.cell import load_cell
 from dream_hw.errors import UserError
 from dream_hw.nodes.runner import run_node
-from dream_sysid.bag.reader import DEFAULT_BAG_ROOT, newest_bag, read_push_bag
+from dream_sysid.bag.reader import DEFAULT_BAG_ROOT, newest_bags, read_push_bags
 
 INERTIA_TOPIC = "/dream/object/inertia"
 INERTIA_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -53,6 +54,10 @@ class SysidNode(Node):
             description="object body overriding the bag's (empty: the bag's, default 'object')"))
         self.declare_parameter("report", False, ParameterDescriptor(
             description="also write the report (plots, updated twin) into <bag>/sysid_report"))
+        self.declare_parameter("pushes", 1, ParameterDescriptor(
+            description="identify from the newest this many push bags together (pushes of the same object: "
+                        "their likelihoods over mass add; a push is chaotic, so a few do better than one)",
+            integer_range=[IntegerRange(from_value=1, to_value=20, step=1)]))
         self.declare_parameter("cell", "", ParameterDescriptor(description="cell YAML (default config/cell.yaml)"))
         p = lambda name: self.get_parameter(name).value  # noqa: E731
         self.cell = load_cell(p("cell") or None)
@@ -60,18 +65,22 @@ class SysidNode(Node):
         self.scene = p("scene") or None
         self.object_body = p("object_body") or None
         self.report = bool(p("report"))
+        self.pushes = int(p("pushes"))
         self.pub = self.create_publisher(InertiaStamped, INERTIA_TOPIC, INERTIA_QOS)
         self.create_service(Trigger, "/dream/sysid/identify", self.on_identify)
-        self.get_logger().info(f"identifying from the newest push bag under {self.bag_root}")
+        newest = "the newest push bag" if self.pushes == 1 else f"the newest {self.pushes} push bags"
+        self.get_logger().info(f"identifying from {newest} under {self.bag_root}")
 
     def on_identify(self, request, response):
         try:
-            bag = newest_bag(self.bag_root)
-            self.get_logger().info(f"identifying from {bag}")
-            recording = read_push_bag(bag, scene=self.scene, object_body=self.object_body, cell=self.cell)
+            bags = newest_bags(self.bag_root, self.pushes)
+            bag = bags[-1]
+            self.get_logger().info(f"identifying from {', '.join(str(b) for b in bags)}")
+            recordings = read_push_bags(bags, scene=self.scene, object_body=self.object_body, cell=self.cell)
+            recording = recordings[0]
             from dream_sysid.identification.api import identify
 
-            result = identify(recording, scene=recording.scene, object_body=recording.object_body,
+            result = identify(recordings, scene=recording.scene, object_body=recording.object_body,
                               report_dir=bag / "sysid_report" if self.report else None, progress=False)
         except UserError as exc:
             response.success, response.message = False, str(exc)
