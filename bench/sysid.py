@@ -24,6 +24,7 @@ An exception in a case is recorded as that case's error; the run goes on.
     .venv/bin/python bench/sysid.py --cases 0                                    # all 54 cases
     .venv/bin/python bench/sysid.py --objects domino cookie --out /tmp/two_objects.json
     .venv/bin/python bench/sysid.py --repeats 3       # each case pushed 3 times -> sysid_repeats3.json
+    .venv/bin/python bench/sysid.py --together 3      # ... and identified from all 3 -> sysid_together3.json
 
 Cases are a pure function of --seed (a case's friction, latency and noise seed do
 not depend on --cases, --jobs or --objects), so subsets of a run are comparable.
@@ -196,10 +197,11 @@ def _one_line(exc: BaseException) -> str:
     return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
-def run_case(case: Case, program_name: str, mismatch: bool = True, noise: bool = True) -> dict:
+def run_case(case: Case, program_name: str, mismatch: bool = True, noise: bool = True, together: int = 1) -> dict:
     """Generate the push with the true twin, identify with the identification twin; never raises.
     Diagnostics: mismatch=False records in the twin's own physics; noise=False tracks perfectly
-    (no pose noise, no dropped frames; the latency stays, unknown to the identifier)."""
+    (no pose noise, no dropped frames; the latency stays, unknown to the identifier).
+    together=K: the case and its K-1 repeats (see `repeated`) identified as one, from all K pushes."""
     out: dict = {**asdict(case), "stage": "setup"}
     out["friction"] = round(case.friction, 4)
     out["latency_s"] = round(case.latency_s, 4)
@@ -210,16 +212,19 @@ def run_case(case: Case, program_name: str, mismatch: bool = True, noise: bool =
         setup = _object_setup(case.object_id, program_name)
         out["prior_mass_kg"] = setup["prior_kg"]
         out["stage"] = "record"
-        p = setup["placement"]
-        placement = replace(p, x=p.x + case.start_shift_m[0], y=p.y + case.start_shift_m[1])
-        true_twin = build_twin(_STATE["cell"], setup["geometry"], kind="push", mass_kg=case.mass_kg,
-                               friction=case.friction, placement=placement, object_id=case.object_id)
-        scale = 1.0 if noise else 0.0
-        tracker = TrackerModel(rate_hz=TRACKER["rate_hz"], position_sigma_m=scale * TRACKER["position_sigma_m"],
-                               rotation_sigma_rad=scale * math.radians(TRACKER["rotation_sigma_deg"]),
-                               latency_s=case.latency_s, drop_rate=scale * TRACKER["drop_rate"])
-        rec = record_push(true_twin, setup["plan"], setup["scene"], tracker=tracker,
-                          mismatch=SimulatorMismatch() if mismatch else None, seed=case.record_seed)
+        recs = []
+        for push in repeated([case], together):
+            p = setup["placement"]
+            placement = replace(p, x=p.x + push.start_shift_m[0], y=p.y + push.start_shift_m[1])
+            true_twin = build_twin(_STATE["cell"], setup["geometry"], kind="push", mass_kg=case.mass_kg,
+                                   friction=case.friction, placement=placement, object_id=case.object_id)
+            scale = 1.0 if noise else 0.0
+            tracker = TrackerModel(rate_hz=TRACKER["rate_hz"], position_sigma_m=scale * TRACKER["position_sigma_m"],
+                                   rotation_sigma_rad=scale * math.radians(TRACKER["rotation_sigma_deg"]),
+                                   latency_s=case.latency_s, drop_rate=scale * TRACKER["drop_rate"])
+            recs.append(record_push(true_twin, setup["plan"], setup["scene"], tracker=tracker,
+                                    mismatch=SimulatorMismatch() if mismatch else None, seed=push.record_seed))
+        rec = recs[0]
         if rec.ground_truth is not None and len(rec.ground_truth.pos):
             gt = np.asarray(rec.ground_truth.pos)
             out["object_travel_mm"] = round(1000.0 * float(np.linalg.norm(gt[-1, :2] - gt[0, :2])), 1)
@@ -227,7 +232,8 @@ def run_case(case: Case, program_name: str, mismatch: bool = True, noise: bool =
         from dream_sysid.identification.api import identify
 
         started = time.perf_counter()
-        res = identify(rec, scene=setup["scene"], object_body="object", report_dir=None, progress=False)
+        res = identify(recs if together > 1 else rec, scene=setup["scene"], object_body="object", report_dir=None,
+                       progress=False)
         seconds = time.perf_counter() - started
     except Exception as exc:  # noqa: BLE001 -- the identifier is a moving target: record and go on
         out["error"] = f"{out['stage']}: {_one_line(exc)}"
@@ -491,6 +497,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=1, metavar="K",
                    help="push every case K times (fresh noise, true start moved ~0.5 mm): how much of a figure is "
                         "the draw (writes ..._repeats<K>.json)")
+    p.add_argument("--together", type=int, default=1, metavar="K",
+                   help="push every case K times as --repeats does, and identify its mass from all K pushes at "
+                        "once (their likelihoods added; writes ..._together<K>.json)")
     p.add_argument("--out", type=Path, default=None, help=f"results JSON (default {DEFAULT_OUT.relative_to(ROOT)}; "
                    "sysid_<program>.json for another program)")
     return p
@@ -518,6 +527,11 @@ def main(argv: list[str] | None = None) -> int:
         default_out = default_out.with_name(default_out.stem + "_no_mismatch.json")
     if args.no_noise:
         default_out = default_out.with_name(default_out.stem + "_no_noise.json")
+    if args.repeats > 1 and args.together > 1:
+        print("--repeats and --together are two ways to use repeated pushes: pick one", file=sys.stderr)
+        return 2
+    if args.together > 1:
+        default_out = default_out.with_name(default_out.stem + f"_together{args.together}.json")
     if args.repeats > 1:
         cases = repeated(cases, args.repeats)
         default_out = default_out.with_name(default_out.stem + f"_repeats{args.repeats}.json")
@@ -545,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
     if jobs == 1:
         _init_worker()
         for c in cases:
-            done(run_case(c, args.program, not args.no_mismatch, not args.no_noise))
+            done(run_case(c, args.program, not args.no_mismatch, not args.no_noise, args.together))
     else:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -555,7 +569,8 @@ def main(argv: list[str] | None = None) -> int:
         ordered = sorted(cases, key=lambda c: (c.object_id, c.index))
         with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
                                  initializer=_init_worker) as pool:
-            futures = {pool.submit(run_case, c, args.program, not args.no_mismatch, not args.no_noise): c
+            futures = {pool.submit(run_case, c, args.program, not args.no_mismatch, not args.no_noise,
+                                   args.together): c
                        for c in ordered}
             for fut in as_completed(futures):
                 c = futures[fut]
@@ -600,6 +615,7 @@ def main(argv: list[str] | None = None) -> int:
                         "noise_and_drops": not args.no_noise},
             "simulator_mismatch": None if args.no_mismatch else asdict(SimulatorMismatch()),
             "repeats": args.repeats,
+            "identified_together": args.together,
             "repeat_start_shift_sigma_m": REPEAT_SHIFT_M if args.repeats > 1 else None,
             "record_seeds": "per case (see cases[].record_seed), from numpy SeedSequence([seed, hash(case)])",
             "jobs": jobs,
