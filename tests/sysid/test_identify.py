@@ -174,6 +174,45 @@ def test_a_tracker_that_starts_off_does_not_make_a_stalled_object_move(cell, sta
     assert stalled.value.prep is not None and len(stalled.value.prep.obs.t) > 50     # the whole bag after contact
 
 
+def test_an_object_lying_on_its_side_is_pushed_as_it_lies(cell, tmp_path):
+    """A ketchup bottle on its side (as the first of several pushes leaves it): the push meets
+    horizontal cuts of the bottle as it lies, 65 mm tall, and the twin starts it lying on the
+    table. Taken as upright (its 19 cm standing section, the fingertip's median height over
+    the bag), prepare() said the hand never reached it; started at its upright height, the
+    replay would drop it 6 cm."""
+    from dream_sysid.identification.prepare import prepare
+
+    entry = get_object("ketchup_bottle")
+    geometry = ObjectGeometry.from_file(entry.mesh_path)
+    placement = ObjectPlacement(*entry.pose_xy_yaw)
+    truth = build_twin(cell, geometry, kind="push", mass_kg=0.4, friction=0.5, placement=placement)
+    ident = build_twin(cell, geometry, kind="push", mass_kg=entry.mass_kg, friction=0.5, placement=placement)
+    scene = ident.save(tmp_path / "ident")
+    lying = np.array([np.cos(np.pi / 4), 0.0, np.sin(np.pi / 4), 0.0])        # its axis along x
+    rot = np.zeros(9)
+    mujoco.mju_quat2Mat(rot, lying)
+    verts = geometry.mesh.vertices
+    key = truth.model.key_qpos[truth.model.key("home").id]
+    key[-5] += verts[:, 2].min() - (verts @ rot.reshape(3, 3).T)[:, 2].min()
+    key[-4:] = lying
+    q = truth.home_data().qpos
+    plan = plan_push(load_program("sweep_release"), truth, cell, q[:7], q[-7:-4], q[-4:])
+    rec = record_push(truth, plan, scene, tracker=TrackerModel(latency_s=0.03), mismatch=SimulatorMismatch(), seed=3)
+    gt = rec.ground_truth
+    assert np.linalg.norm(gt.pos[-1, :2] - gt.pos[0, :2]) > 0.02          # it slid, still lying
+    assert abs(gt.pos[-1, 2] - key[-5]) < 0.002
+
+    model = mujoco.MjModel.from_xml_path(str(scene))
+    prep = prepare(rec, model, geometry.mesh, object_body="object", arm_joints=cell.arm.mjcf_joints,
+                   hand_prefix=cell.push_hand.prefix)
+    assert prep.finger == "ff_tip"
+    assert prep.rest_dz == pytest.approx(key[-5] - ident.home_data().qpos[-5], abs=1e-5)     # (float32 mesh)
+    out = identify(rec, scene=scene, object_body="object", progress=False)
+    lo, hi = out.mass_ci95_kg
+    assert lo <= 0.4 <= hi
+    assert out.pose_rmse_m < 0.006            # the twin replayed the bottle where it lay
+
+
 def test_arm_joints_are_matched_through_a_full_joint_map(cell, simulated_push):
     """Push bags carry the cell's whole arm map (fr3_*, fer_*, panda_* -> joint*): several driver
     names per MJCF joint must still find the recorded columns, in prepare and in the twin replay."""

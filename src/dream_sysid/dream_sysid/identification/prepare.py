@@ -29,6 +29,9 @@ MIN_TIP_MASS = 0.005       # kg
 REST_TOLERANCE = 0.005     # m, 5-pose running medians vs the final pose (noise ~2 mm)
 REST_TAIL_S = 0.25
 MIN_TRAVEL_M = 0.005       # below this the object did not really slide
+# A resting tilt above this is an object on another face (a bottle that fell over in an earlier
+# push); below it, the tracker's noise about upright (1 deg a pose, averaged over the rest).
+TILTED_RAD = np.radians(10.0)
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class PreparedPush:
     quat0: np.ndarray          # initial object orientation
     finger: str
     mass_prior: float          # the twin's mass (kg)
+    rest_dz: float = 0.0       # m, the resting origin's height above the twin's upright one (on another face)
 
 
 class NotInformative(Exception):
@@ -76,6 +80,24 @@ def _hold(t: np.ndarray, ts: np.ndarray, values: np.ndarray) -> np.ndarray:
 def _yaw(q: np.ndarray) -> float:
     w, x, y, z = q
     return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
+
+
+def _quat_mat(q: np.ndarray) -> np.ndarray:
+    rot = np.zeros(9)
+    mujoco.mju_quat2Mat(rot, np.asarray(q, float))
+    return rot.reshape(3, 3)
+
+
+def _turned_from(q0: np.ndarray):
+    """The yaw a pose has turned about the vertical since the resting orientation q0 (for an
+    object on its side, whose own yaw angle is ill-defined: its x axis may point down)."""
+    inv = np.array([q0[0], -q0[1], -q0[2], -q0[3]])
+
+    def turned(q: np.ndarray) -> float:
+        rel = np.zeros(4)
+        mujoco.mju_mulQuat(rel, np.asarray(q, float), inv)
+        return _yaw(rel)
+    return turned
 
 
 def joint_columns(series: Series, joint_map: dict[str, str], mjcf_joints, what: str) -> np.ndarray:
@@ -159,9 +181,25 @@ def prepare(rec: PushRecording, model: mujoco.MjModel, mesh: trimesh.Trimesh, *,
     pt = rec.poses.t - latency
     pos0, quat0 = rest_pose(rec.poses.pos, rec.poses.quat)
     yaw0 = _yaw(quat0)
-    body_inertia = model.body_inertia[oid]
     # COM offset in the object's frame (the twin's ipos) rotated by the initial yaw.
     ipos = model.body_ipos[oid]
+    inertia_zz = body_inertia_zz(model, oid)
+    yaw_of, rest_dz = _yaw, 0.0
+    r0 = _quat_mat(quat0)
+    if np.arccos(np.clip(r0[2, 2], -1.0, 1.0)) > TILTED_RAD:
+        # On another face: the push meets horizontal cuts of the object as it lies. The mesh,
+        # COM and inertia are turned by the whole resting orientation, and the planar push's
+        # frame is the world's at rest (yaw0 0), its yaw the turn about the vertical since.
+        # (Taken as upright, a ketchup bottle that had fallen over read as "the hand never
+        # reaches the object" on the next push.)
+        upright_bottom = float(mesh.vertices[:, 2].min())
+        mesh = mesh.copy()
+        mesh.apply_transform(np.block([[r0, np.zeros((3, 1))], [np.zeros((1, 3)), np.ones((1, 1))]]))
+        rest_dz = upright_bottom - float(mesh.vertices[:, 2].min())     # its lowest point on the table
+        ipos = r0 @ ipos
+        iframe = _quat_mat(model.body_iquat[oid])
+        inertia_zz = float((r0 @ iframe @ np.diag(model.body_inertia[oid]) @ iframe.T @ r0.T)[2, 2])
+        yaw0, yaw_of = 0.0, _turned_from(quat0)
     c0, s0 = np.cos(yaw0), np.sin(yaw0)
     com_offset_world = np.array([c0 * ipos[0] - s0 * ipos[1], s0 * ipos[0] + c0 * ipos[1]])
     com0 = pos0[:2] + com_offset_world
@@ -180,6 +218,13 @@ def prepare(rec: PushRecording, model: mujoco.MjModel, mesh: trimesh.Trimesh, *,
     g = tip_geom[finger]
     radius = float(model.geom_size[g, 0])
     z_local = float(np.median(meas[finger][:, 2]) - (pos0[2]))
+    if rest_dz != 0.0:
+        # A low object (a bottle on its side, 65 mm): the fingertip's median height over the
+        # whole bag, approach included, is above it. Its heights below the object's top.
+        below = meas[finger][:, 2] - pos0[2]
+        below = below[below < mesh.vertices[:, 2].max()]
+        if len(below):
+            z_local = float(np.median(below))
     poly = _section(mesh, ipos, z_local)
     dist = section_distance(meas[finger], poly) - radius
     touching = np.flatnonzero(dist < CONTACT_MARGIN)
@@ -225,7 +270,7 @@ def prepare(rec: PushRecording, model: mujoco.MjModel, mesh: trimesh.Trimesh, *,
     sel = (pt >= t0) & (pt <= t_end)
     if sel.sum() < MIN_POSES:
         raise UserError(f"{rec.path}: only {int(sel.sum())} object poses during the push, need {MIN_POSES}")
-    yaw_obs = np.unwrap(np.array([_yaw(q) for q in rec.poses.quat[sel]])) - yaw0
+    yaw_obs = np.unwrap(np.array([yaw_of(q) for q in rec.poses.quat[sel]])) - yaw0
     tip_sel = (t >= t0) & (t <= t_end)
     obs = Observations(pt[sel], rec.poses.pos[sel, :2], yaw_obs, rec.poses.quat[sel], t[tip_sel],
                        measured_tip[tip_sel])
@@ -234,9 +279,9 @@ def prepare(rec: PushRecording, model: mujoco.MjModel, mesh: trimesh.Trimesh, *,
     scenario = PushScenario(
         dt=SIM_DT, anchor=anchor, anchor_vel=anchor_vel, tip0=tip0, tipv0=tipv0, stiffness=stiffness,
         damping=damping, tip_mass=tip_mass, tip_radius=radius, polygon=poly, com0=com0, yaw0=yaw0,
-        gyration2=float(body_inertia_zz(model, oid) / mass_prior), torsion_radius=max(torsion_radius, 1e-3),
+        gyration2=float(inertia_zz / mass_prior), torsion_radius=max(torsion_radius, 1e-3),
     )
-    prep = PreparedPush(scenario, obs, t0, -ipos[:2].copy(), pos0, quat0, finger, mass_prior)
+    prep = PreparedPush(scenario, obs, t0, -ipos[:2].copy(), pos0, quat0, finger, mass_prior, rest_dz)
     if not moved:
         raise NotInformative(travel, prep)
     return prep

@@ -138,7 +138,7 @@ class TwinReplay:
         data = mujoco.MjData(m)
         mujoco.mj_resetDataKeyframe(m, data, m.key("home").id)
         obj_adr = m.jnt_qposadr[jnt]
-        rest_z = float(data.qpos[obj_adr + 2])
+        rest_z = float(data.qpos[obj_adr + 2]) + prep.rest_dz      # (an object on another face sits lower)
         qpos0 = np.concatenate([[prep.pos0[0], prep.pos0[1], rest_z], prep.quat0])
         tip_body = m.body(hand_prefix + prep.finger).id
         tip_geom = next(g for g in range(m.ngeom) if m.geom_bodyid[g] == tip_body and m.geom_contype[g])
