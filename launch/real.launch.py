@@ -15,6 +15,7 @@ from launch.actions import DeclareLaunchArgument
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -29,6 +30,8 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("program", default_value="sweep_release",
                               description="push program: name in config/push_programs/ or a YAML path"),
         DeclareLaunchArgument("bag_root", default_value="~/.dream/push_bags", description="where push bags go"),
+        DeclareLaunchArgument("pushes", default_value="1",
+                              description="sysid: identify from the newest this many push bags together"),
         DeclareLaunchArgument("record_camera", default_value="true",
                               description="record the camera topics in push bags (to re-track offline)"),
         Node(package="dream_perception", executable="pose_tracker", name="pose_tracker", output="screen",
@@ -45,7 +48,8 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("grasp_planner", default_value="cpu", description="grasp motion planner: cpu | curobo"),
         DeclareLaunchArgument("leap_port", default_value="/dev/ttyUSB0", description="the LEAP hand's serial port"),
         Node(package="dream_sysid", executable="sysid_node", name="sysid_node", output="screen",
-             parameters=[{"bag_root": LaunchConfiguration("bag_root")}]),
+             parameters=[{"bag_root": LaunchConfiguration("bag_root"),
+                          "pushes": ParameterValue(LaunchConfiguration("pushes"), value_type=int)}]),
         Node(package="dream_hw", executable="leap_driver", name="leap_driver", output="screen",
              condition=grasping, parameters=[{"port": LaunchConfiguration("leap_port")}]),
         Node(package="dream_grasp", executable="grasp_node", name="grasp_node", output="screen",

@@ -17,6 +17,7 @@ from launch.actions import DeclareLaunchArgument
 from launch.conditions import IfCondition, UnlessCondition
 from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -32,6 +33,8 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("program", default_value="sweep_release",
                               description="push program: name in config/push_programs/ or a YAML path"),
         DeclareLaunchArgument("bag_root", default_value="~/.dream/push_bags", description="where push bags go"),
+        DeclareLaunchArgument("pushes", default_value="1",
+                              description="sysid: identify from the newest this many push bags together"),
         DeclareLaunchArgument("grasp_model_dir", default_value="",
                               description="exported grasp policy: set it (with a grasp twin scene) to grasp"),
         DeclareLaunchArgument("grasp_object", default_value="",
@@ -54,5 +57,6 @@ def generate_launch_description() -> LaunchDescription:
              parameters=[{"model_dir": model_dir, "object_id": LaunchConfiguration("grasp_object"),
                           "use_sim_time": True}]),
         Node(package="dream_sysid", executable="sysid_node", name="sysid_node", output="screen",
-             parameters=[{"bag_root": bag_root, "use_sim_time": True}]),
+             parameters=[{"bag_root": bag_root, "use_sim_time": True,
+                          "pushes": ParameterValue(LaunchConfiguration("pushes"), value_type=int)}]),
     ])
