@@ -173,7 +173,8 @@ def _reduced_fit(rec: PushRecording, prep, scene: Path, model: mujoco.MjModel, o
         f"after {iterations} iterations ({time.monotonic() - t_stage:.1f} s)")
     # The twin's own finger: its fingertip weighed at the encoders' noise (fit.SIGMA_TIP_TWIN).
     twin_obj = fit.PushObjective(prep, sigma_scale={"pos": 1.0, "rot": 1.0, "tip": fit.SIGMA_TIP_TWIN / fit.SIGMA_TIP})
-    return PushFit(prep=prep, obj=obj, twin_obj=twin_obj, replay=_twin_replay(scene, model, rec, prep, object_body, cell),
+    replay = _twin_replay(scene, model, rec, prep, object_body, cell)
+    return PushFit(prep=prep, obj=obj, twin_obj=twin_obj, replay=replay,
                    start=start, reduced=reduced, history=history, iterations=iterations, grid=(lm, lmu, costs))
 
 
@@ -193,7 +194,9 @@ def _not_moved(stalled: list[tuple[PushRecording, NotInformative]], scene: Path,
     prior = float(model.body_mass[model.body(object_body).id])
     exc, bound = stalled[0][1], None
     for recording, e in stalled:
-        b = stall_bound(_twin_replay(scene, model, recording, e.prep, object_body, cell)) if e.prep is not None else None
+        if e.prep is None:
+            continue
+        b = stall_bound(_twin_replay(scene, model, recording, e.prep, object_body, cell))
         if b is not None and (bound is None or b.mass_kg > bound.mass_kg):
             exc, bound = e, b
     if bound is None:
