@@ -186,7 +186,8 @@ def prepare(rec: PushRecording, model: mujoco.MjModel, mesh: trimesh.Trimesh, *,
     inertia_zz = body_inertia_zz(model, oid)
     yaw_of, rest_dz = _yaw, 0.0
     r0 = _quat_mat(quat0)
-    if np.arccos(np.clip(r0[2, 2], -1.0, 1.0)) > TILTED_RAD:
+    tilted = bool(np.arccos(np.clip(r0[2, 2], -1.0, 1.0)) > TILTED_RAD)
+    if tilted:
         # On another face: the push meets horizontal cuts of the object as it lies. The mesh,
         # COM and inertia are turned by the whole resting orientation, and the planar push's
         # frame is the world's at rest (yaw0 0), its yaw the turn about the vertical since.
@@ -218,7 +219,7 @@ def prepare(rec: PushRecording, model: mujoco.MjModel, mesh: trimesh.Trimesh, *,
     g = tip_geom[finger]
     radius = float(model.geom_size[g, 0])
     z_local = float(np.median(meas[finger][:, 2]) - (pos0[2]))
-    if rest_dz != 0.0:
+    if tilted:
         # A low object (a bottle on its side, 65 mm): the fingertip's median height over the
         # whole bag, approach included, is above it. Its heights below the object's top.
         below = meas[finger][:, 2] - pos0[2]
