@@ -321,7 +321,7 @@ def test_the_correlation_inflation_follows_the_signal_that_carries_the_cost():
     # profile's cost, count by their share, not only the tracked position's.
     import torch
 
-    from dream_sysid.identification.api import _correlation_inflation
+    from dream_sysid.identification.fit import correlation_inflation as _correlation_inflation
 
     rng = np.random.default_rng(0)
     white = torch.as_tensor(rng.normal(size=(1, 200, 2)))

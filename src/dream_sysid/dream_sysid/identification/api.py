@@ -112,7 +112,7 @@ def identify(recording: PushRecording | Sequence[PushRecording], *, scene: Path,
         bar.close()
     log(f"twin profile ({time.monotonic() - t_stage:.1f} s)")
     for p in pushes:
-        p.settle(window, _correlation_inflation)
+        p.settle(window)
     # Model error shows as residuals above the noise and correlated in time: both
     # inflate each push's noise scale (scale2), and as a jagged profile (roughness); the
     # chaos of the push as the estimate's own cost under start shifts (jitter). The
@@ -174,7 +174,7 @@ def _reduced_fit(rec: PushRecording, prep, scene: Path, model: mujoco.MjModel, o
     # The twin's own finger: its fingertip weighed at the encoders' noise (fit.SIGMA_TIP_TWIN).
     twin_obj = fit.PushObjective(prep, sigma_scale={"pos": 1.0, "rot": 1.0, "tip": fit.SIGMA_TIP_TWIN / fit.SIGMA_TIP})
     replay = _twin_replay(scene, model, rec, prep, object_body, cell)
-    return PushFit(prep=prep, obj=obj, twin_obj=twin_obj, replay=replay,
+    return PushFit(obj=obj, twin_obj=twin_obj, replay=replay,
                    start=start, reduced=reduced, history=history, iterations=iterations, grid=(lm, lmu, costs))
 
 
@@ -253,34 +253,6 @@ def _bar(progress: bool, desc: str, total: int):
     from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, unit="pass", file=sys.stderr, leave=False)
-
-
-def _correlation_inflation(res: dict[str, torch.Tensor]) -> float:
-    """(1 + rho) / (1 - rho) from the lag-1 autocorrelation of each signal's residuals, averaged
-    with the weights of the signals' shares of the cost: model error is correlated in time, so
-    there are fewer independent residuals than samples. (The fingertip, at 100 Hz and weighed
-    at 0.25 mm, carries most of the twin profile's cost: the position residuals alone, which
-    this once read, understated it.)"""
-    total, weighted = 0.0, 0.0
-    for key in ("pos", "rot", "tip"):
-        r = res[key][0].numpy()
-        r = r.reshape(len(r), -1)
-        share = float((r * r).sum())
-        total += share
-        weighted += share * _inflation(r)
-    return weighted / total if total > 0 else 1.0
-
-
-def _inflation(res: np.ndarray) -> float:
-    """(1 + rho) / (1 - rho) for residuals (N, k), rho the mean lag-1 autocorrelation of the columns."""
-    rhos = []
-    for col in res.T:
-        col = col - col.mean()
-        denom = float((col * col).sum())
-        if denom > 0 and len(col) > 3:
-            rhos.append(float((col[1:] * col[:-1]).sum()) / denom)
-    rho = float(np.clip(np.mean(rhos) if rhos else 0.0, 0.0, 0.9))
-    return (1 + rho) / (1 - rho)
 
 
 def _rmse(res: dict[str, torch.Tensor]) -> tuple[float, float]:

@@ -198,8 +198,7 @@ def prepare(rec: PushRecording, model: mujoco.MjModel, mesh: trimesh.Trimesh, *,
         mesh.apply_transform(np.block([[r0, np.zeros((3, 1))], [np.zeros((1, 3)), np.ones((1, 1))]]))
         rest_dz = upright_bottom - float(mesh.vertices[:, 2].min())     # its lowest point on the table
         ipos = r0 @ ipos
-        iframe = _quat_mat(model.body_iquat[oid])
-        inertia_zz = float((r0 @ iframe @ np.diag(model.body_inertia[oid]) @ iframe.T @ r0.T)[2, 2])
+        inertia_zz = body_inertia_zz(model, oid, r0)
         yaw0, yaw_of = 0.0, _turned_from(quat0)
     c0, s0 = np.cos(yaw0), np.sin(yaw0)
     com_offset_world = np.array([c0 * ipos[0] - s0 * ipos[1], s0 * ipos[0] + c0 * ipos[1]])
@@ -331,11 +330,12 @@ def _arm_from_trajectories(rec: PushRecording, t: np.ndarray, arm_joints: tuple[
     return out
 
 
-def body_inertia_zz(model: mujoco.MjModel, oid: int) -> float:
-    """I_zz about the COM in the body's (upright) frame, from the principal inertia."""
-    rot = np.zeros(9)
-    mujoco.mju_quat2Mat(rot, model.body_iquat[oid])
-    rot = rot.reshape(3, 3)
+def body_inertia_zz(model: mujoco.MjModel, oid: int, turn: np.ndarray | None = None) -> float:
+    """I_zz about the COM in the body's (upright) frame, from the principal inertia; with `turn`
+    (3x3), of the body turned by it (an object resting on another face)."""
+    rot = _quat_mat(model.body_iquat[oid])
+    if turn is not None:
+        rot = turn @ rot
     return float((rot @ np.diag(model.body_inertia[oid]) @ rot.T)[2, 2])
 
 

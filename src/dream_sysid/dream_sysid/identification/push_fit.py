@@ -15,14 +15,12 @@ import numpy as np
 import torch
 
 from dream_sysid.identification import fit
-from dream_sysid.identification.prepare import PreparedPush
 from dream_sysid.identification.twin_replay import TwinReplay, profile_on_twin, start_jitter
 
 
 @dataclass
 class PushFit:
-    prep: PreparedPush
-    obj: fit.PushObjective            # the differentiable push's residuals
+    obj: fit.PushObjective            # the differentiable push's residuals (obj.prep: the push)
     twin_obj: fit.PushObjective       # the twin's (its fingertip weighed at the encoders' noise)
     replay: TwinReplay
     start: np.ndarray                 # global stage's [log m, log mu, latency]
@@ -34,8 +32,7 @@ class PushFit:
     cost: np.ndarray = field(default_factory=lambda: np.empty(0))    # its cost at each
     lmu: np.ndarray = field(default_factory=lambda: np.empty(0))     # its best log-friction at each
     # Set by settle():
-    best: np.ndarray | None = None    # [log m, log mu, latency] of the lowest profile point
-    final: dict | None = None         # that point replayed once (RMSEs, report)
+    final: dict | None = None         # the lowest profile point replayed once (RMSEs, report)
     final_res: dict | None = None
     scale2: float = 1.0               # the residuals' own noise scale (reduced chi-square x correlation)
     roughness: float = 0.0
@@ -59,20 +56,18 @@ class PushFit:
         self.lm = np.concatenate([self.lm, masses])[order]
         self.cost, self.lmu = np.concatenate([self.cost, c])[order], np.concatenate([self.lmu, u])[order]
 
-    def settle(self, window: tuple[float, float], inflation) -> None:
-        """The lowest profile point, replayed once: the noise scale of its residuals (`inflation`:
+    def settle(self, window: tuple[float, float]) -> None:
+        """The lowest profile point, replayed once: the noise scale of its residuals (inflated for
         their correlation in time), and the profile's roughness over `window` and the push's
         chaos at that point (twin_replay.start_jitter), which widen the interval."""
         i = int(np.argmin(self.cost))
-        self.best = np.array([self.lm[i], self.lmu[i], self.latency])
-        cost_min = float(self.cost[i])
-        self.jitter = start_jitter(self.twin_obj, self.replay, float(self.best[0]), float(self.best[1]),
-                                   self.latency, cost_min)
-        self.final = self.replay.rollout(float(np.exp(self.best[0])), float(np.exp(self.best[1])))
-        self.final_res = self.twin_obj.residuals(self.final, torch.tensor([self.best[2]], dtype=torch.float64))
+        log_m, log_mu, cost_min = float(self.lm[i]), float(self.lmu[i]), float(self.cost[i])
+        self.jitter = start_jitter(self.twin_obj, self.replay, log_m, log_mu, self.latency, cost_min)
+        self.final = self.replay.rollout(float(np.exp(log_m)), float(np.exp(log_mu)))
+        self.final_res = self.twin_obj.residuals(self.final, torch.tensor([self.latency], dtype=torch.float64))
         n_res = int(self.twin_obj.stacked(self.final_res).numel())
         reduced = cost_min / max(n_res - 3, 1)
-        self.scale2 = max(1.0, reduced) * inflation(self.final_res)
+        self.scale2 = max(1.0, reduced) * fit.correlation_inflation(self.final_res)
         self.roughness = fit.profile_roughness(self.lm, self.cost, *window)
 
     @property
